@@ -1,0 +1,1 @@
+"""waitline: a self-hostable virtual queue for restaurants."""

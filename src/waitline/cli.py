@@ -1,0 +1,166 @@
+"""The ``waitline`` command: migrate, serve, and set up restaurants and staff tokens. Calls services only."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import sys
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import click
+import uvicorn
+
+from waitline import services
+from waitline.config import Settings
+from waitline.domain import SLUG_PATTERN, RestaurantNotFound, WaitlineError
+from waitline.store import migrations
+from waitline.store.engine import Database, make_engine
+
+T = TypeVar("T")
+
+DEMO_SLUG = "demo"
+
+
+def _run(use_case: Callable[[Database], Awaitable[T]], settings: Settings | None = None) -> T:
+    """Run one use case against a database built for it, and close the database afterwards."""
+    settings = settings or Settings()
+
+    async def main() -> T:
+        database = Database(
+            make_engine(settings), transaction_timeout_seconds=settings.transaction_timeout_seconds
+        )
+        try:
+            return await use_case(database)
+        finally:
+            await database.dispose()
+
+    try:
+        return asyncio.run(main())
+    except WaitlineError as error:
+        raise click.ClickException(error.detail) from None
+
+
+def _migrate(settings: Settings) -> None:
+    _run(lambda database: migrations.upgrade(database.engine), settings)
+
+
+def _validate_slug(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    if not re.fullmatch(SLUG_PATTERN, value):
+        raise click.BadParameter("use 1-63 lowercase letters, digits and inner hyphens, e.g. 'luigis-soho'")
+    return value
+
+
+def _validate_region(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and not re.fullmatch(r"[A-Za-z]{2}", value):
+        raise click.BadParameter("use a two-letter ISO 3166 region code, e.g. GB or US")
+    return value.upper() if value else None
+
+
+@click.group()
+def main() -> None:
+    """waitline: a virtual queue for restaurants. Configure it with WAITLINE_* environment variables."""
+
+
+@main.command()
+def migrate() -> None:
+    """Bring the database to the newest schema."""
+    _migrate(Settings())
+    click.echo("database is at the newest schema", err=True)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
+def serve(host: str, port: int, workers: int) -> None:
+    """Migrate, then serve HTTP until SIGTERM (in-flight requests finish first)."""
+    settings = Settings()
+    _migrate(settings)
+    _serve(settings, host=host, port=port, workers=workers)
+
+
+def _serve(settings: Settings, *, host: str, port: int, workers: int) -> None:
+    uvicorn.run(
+        "waitline.web.app:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        # Forwarded headers are trusted only as waitline's own settings say, never by uvicorn's default.
+        proxy_headers=False,
+        server_header=False,
+        timeout_graceful_shutdown=int(settings.graceful_shutdown_seconds),
+    )
+
+
+@main.group()
+def restaurant() -> None:
+    """Restaurants (each has one queue)."""
+
+
+@restaurant.command("create")
+@click.option("--slug", required=True, callback=_validate_slug, help="The address: /api/public/<slug>.")
+@click.option("--name", required=True)
+@click.option("--region", callback=_validate_region, help="Country that national mobile numbers are read in.")
+def restaurant_create(slug: str, name: str, region: str | None) -> None:
+    """Create a restaurant and print it as JSON."""
+    created = _run(
+        lambda database: services.create_restaurant(
+            database=database, slug=slug, name=name, default_region=region
+        )
+    )
+    click.echo(json.dumps({"id": str(created.id), "slug": created.slug, "name": created.name}))
+
+
+@main.group()
+def token() -> None:
+    """Staff API tokens."""
+
+
+@token.command("create")
+@click.option("--restaurant", "slug", required=True, help="The restaurant's slug.")
+def token_create(slug: str) -> None:
+    """Create a staff token for a restaurant and print it (it is shown only this once)."""
+    secret = _run(lambda database: services.create_api_token(database=database, slug=slug))
+    click.echo(json.dumps({"token": secret}))
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+def demo(host: str, port: int) -> None:
+    """Serve with a demo restaurant, printing its URL and a fresh staff token."""
+    settings = Settings()
+    _migrate(settings)
+
+    async def set_up(database: Database) -> tuple[str, str]:
+        try:
+            found = await services.get_restaurant(database=database, slug=DEMO_SLUG)
+        except RestaurantNotFound:
+            found = await services.create_restaurant(
+                database=database, slug=DEMO_SLUG, name="Demo Bistro", default_region="US"
+            )
+        return str(found.id), await services.create_api_token(database=database, slug=DEMO_SLUG)
+
+    restaurant_id, secret = _run(set_up, settings)
+    base = f"http://{host}:{port}"
+    click.echo(
+        f"""
+waitline is serving the demo restaurant on {settings.database_url}
+
+  Guest API:    {base}/api/public/{DEMO_SLUG}
+  API docs:     {base}/docs
+  Staff token:  {secret}
+  Staff API:    {base}/api/admin/{restaurant_id}/queue
+
+Try:
+  curl -s -X POST {base}/api/public/{DEMO_SLUG}/queue -H 'content-type: application/json' \\
+       -d '{{"name": "Ada", "mobileNumber": "+14155550101", "partySize": 2}}'
+  curl -s -X POST {base}/api/admin/{restaurant_id}/queue/call-next -H 'authorization: Bearer {secret}'
+""",
+        err=True,
+    )
+    sys.stderr.flush()
+    _serve(settings, host=host, port=port, workers=1)

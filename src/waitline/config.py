@@ -1,0 +1,64 @@
+"""Settings from the environment (``WAITLINE_*``), read in ``create_app`` or the CLI, never at import."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import URL, make_url
+
+DEFAULT_DATABASE_URL = "sqlite:///var/waitline.sqlite3"
+
+_ASYNC_DRIVERS = {
+    "postgresql": "postgresql+asyncpg",
+    "postgres": "postgresql+asyncpg",
+    "sqlite": "sqlite+aiosqlite",
+}
+
+
+def async_database_url(plain: str) -> URL:
+    """``postgresql://…`` or ``sqlite:///…`` as the async SQLAlchemy URL for it; explicit drivers are kept."""
+    url = make_url(plain)
+    if "+" not in url.drivername:
+        try:
+            url = url.set(drivername=_ASYNC_DRIVERS[url.drivername])
+        except KeyError:
+            raise ValueError(
+                f"unsupported database {url.drivername!r}: use postgresql:// or sqlite:///"
+            ) from None
+    return url
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="WAITLINE_", extra="ignore")
+
+    database_url: str = DEFAULT_DATABASE_URL
+    # Every use case runs in one transaction that gives up after this long.
+    transaction_timeout_seconds: float = Field(default=5.0, gt=0)
+    pool_size: int = Field(default=10, ge=1)
+    pool_max_overflow: int = Field(default=10, ge=0)
+    # How long a request may wait for a free database connection before it is turned away with 503.
+    pool_timeout_seconds: float = Field(default=2.0, gt=0)
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    graceful_shutdown_seconds: float = Field(default=10.0, ge=0)
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        async_database_url(value)
+        return value
+
+    @property
+    def async_url(self) -> URL:
+        return async_database_url(self.database_url)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.async_url.get_backend_name() == "sqlite"
+
+    def ensure_sqlite_directory(self) -> None:
+        """Create the folder of an SQLite file, so the default works in a fresh clone."""
+        database = self.async_url.database
+        if self.is_sqlite and database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)

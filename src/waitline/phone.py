@@ -1,0 +1,34 @@
+"""Mobile numbers: parsed and normalised to E.164, and masked wherever they might be shown or logged."""
+
+from __future__ import annotations
+
+import phonenumbers
+
+from waitline.domain import InvalidMobileNumber
+
+
+def normalise(raw: str, *, default_region: str | None) -> str:
+    """E.164 form of ``raw``; a national number needs the restaurant's default region."""
+    try:
+        parsed = phonenumbers.parse(raw, default_region)
+    except phonenumbers.NumberParseException as error:
+        if error.error_type == phonenumbers.NumberParseException.INVALID_COUNTRY_CODE:
+            raise InvalidMobileNumber(
+                "Give the mobile number in international form, starting with + and the country code."
+            ) from None
+        raise InvalidMobileNumber() from None
+    if not phonenumbers.is_valid_number(parsed):
+        raise InvalidMobileNumber()
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def needs_region(raw: str) -> bool:
+    """True when ``raw`` is written nationally, so only a default region can say which country it is."""
+    return not raw.strip().startswith("+")
+
+
+def mask(e164: str) -> str:
+    """``+14155550101`` -> ``+1415*****01``: enough to tell numbers apart in a log, not to call one."""
+    if len(e164) <= 6:
+        return "*" * len(e164)
+    return e164[:5] + "*" * (len(e164) - 7) + e164[-2:]

@@ -1,0 +1,125 @@
+"""The database handle: one engine per app, one transaction per use case.
+
+PostgreSQL runs READ COMMITTED with a server-side statement timeout. SQLite runs in WAL mode with a busy
+timeout, and every writing transaction starts with ``BEGIN IMMEDIATE`` so that it holds the write lock from
+its first statement: that is what serialises joins and claims there, as the row locks do on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from waitline.config import Settings
+from waitline.domain import ServiceUnavailable
+
+_READ_ONLY = "waitline_read_only"
+
+
+def make_engine(settings: Settings) -> AsyncEngine:
+    settings.ensure_sqlite_directory()
+    timeout_ms = str(int(settings.transaction_timeout_seconds * 1000))
+    common: dict[str, Any] = {
+        "pool_size": settings.pool_size,
+        "max_overflow": settings.pool_max_overflow,
+        "pool_timeout": settings.pool_timeout_seconds,
+    }
+    if settings.is_sqlite:
+        engine = create_async_engine(
+            settings.async_url, connect_args={"timeout": settings.transaction_timeout_seconds}, **common
+        )
+        _configure_sqlite(engine, busy_timeout_ms=timeout_ms)
+        return engine
+    return create_async_engine(
+        settings.async_url,
+        isolation_level="READ COMMITTED",
+        connect_args={
+            "timeout": settings.transaction_timeout_seconds,  # to connect
+            "server_settings": {
+                "application_name": "waitline",
+                "statement_timeout": timeout_ms,
+                "idle_in_transaction_session_timeout": timeout_ms,
+                # A 201 means the join is on disk: never let a session turn this off.
+                "synchronous_commit": "on",
+            },
+        },
+        **common,
+    )
+
+
+def _configure_sqlite(engine: AsyncEngine, *, busy_timeout_ms: str) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let us issue BEGIN ourselves (the driver's implicit BEGIN is DEFERRED).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        read_only = connection.get_execution_options().get(_READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+def is_connection_failure(error: BaseException) -> bool:
+    """True for errors that mean the database is unreachable or overloaded, not that the request was bad."""
+    if isinstance(error, PoolTimeout | OSError | TimeoutError | InterfaceError):
+        return True
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return True
+    # SQLite: "database is locked" after the busy timeout.
+    return isinstance(error, OperationalError) and "locked" in str(error.orig)
+
+
+class Database:
+    """Opens the transactions that services run their use cases in."""
+
+    def __init__(self, engine: AsyncEngine, *, transaction_timeout_seconds: float) -> None:
+        self.engine = engine
+        self.transaction_timeout_seconds = transaction_timeout_seconds
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        """A writing transaction, committed when the block ends, rolled back on error or timeout."""
+        async with self._guard(), self.engine.begin() as connection:
+            yield connection
+
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[AsyncConnection]:
+        """A reading transaction; on SQLite it does not take the write lock."""
+        async with self._guard(), self.engine.connect() as connection:
+            await connection.execution_options(**{_READ_ONLY: True})
+            async with connection.begin():
+                yield connection
+
+    @asynccontextmanager
+    async def _guard(self) -> AsyncIterator[None]:
+        try:
+            async with asyncio.timeout(self.transaction_timeout_seconds):
+                yield
+        except (DBAPIError, PoolTimeout, OSError, TimeoutError) as error:
+            if is_connection_failure(error):
+                raise ServiceUnavailable() from error
+            raise
+
+    async def ping(self, *, timeout_seconds: float) -> bool:
+        try:
+            async with asyncio.timeout(timeout_seconds), self.engine.connect() as connection:
+                await connection.exec_driver_sql("SELECT 1")
+        except (DBAPIError, PoolTimeout, OSError, TimeoutError):
+            return False
+        return True
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

@@ -1,0 +1,63 @@
+"""The guest's API: join a queue, watch the entry, leave; and a queue's public summary."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Response, status
+from fastapi.exceptions import RequestValidationError
+
+from waitline import services
+from waitline.web.dependencies import DatabaseDep
+from waitline.web.problems import documented
+from waitline.web.schemas import EntryOut, IdempotencyKey, JoinBody, QueueSummaryOut
+
+router = APIRouter(prefix="/api/public", tags=["guest"])
+
+
+@router.get("/{slug}", responses=documented(404))
+async def get_queue_summary(slug: str, database: DatabaseDep) -> QueueSummaryOut:
+    return QueueSummaryOut.of(await services.queue_summary(database=database, slug=slug))
+
+
+@router.post(
+    "/{slug}/queue",
+    status_code=status.HTTP_201_CREATED,
+    responses=documented(
+        404, 409, _200={"model": EntryOut, "description": "A replay: the entry this idempotency key made"}
+    ),
+)
+async def join_queue(
+    slug: str,
+    body: JoinBody,
+    response: Response,
+    database: DatabaseDep,
+    idempotency_key_header: Annotated[IdempotencyKey | None, Header(alias="Idempotency-Key")] = None,
+) -> EntryOut:
+    if body.idempotency_key and idempotency_key_header and body.idempotency_key != idempotency_key_header:
+        raise RequestValidationError(
+            [{"loc": ("header", "Idempotency-Key"), "msg": "differs from idempotencyKey in the body"}]
+        )
+    result = await services.join(
+        database=database,
+        slug=slug,
+        name=body.name,
+        mobile=body.mobile_number,
+        party_size=body.party_size,
+        idempotency_key=body.idempotency_key or idempotency_key_header,
+    )
+    if not result.created:
+        response.status_code = status.HTTP_200_OK
+        response.headers["Idempotent-Replayed"] = "true"
+    return EntryOut.of(result.entry)
+
+
+@router.get("/{slug}/queue/{entry_id}", responses=documented(404))
+async def get_entry(slug: str, entry_id: uuid.UUID, database: DatabaseDep) -> EntryOut:
+    return EntryOut.of(await services.get_entry(database=database, slug=slug, entry_id=entry_id))
+
+
+@router.delete("/{slug}/queue/{entry_id}", responses=documented(404, 409))
+async def leave_queue(slug: str, entry_id: uuid.UUID, database: DatabaseDep) -> EntryOut:
+    return EntryOut.of(await services.leave(database=database, slug=slug, entry_id=entry_id))

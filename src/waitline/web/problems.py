@@ -1,0 +1,145 @@
+"""RFC 9457 problem+json for every error: domain errors, validation, HTTP errors, and the unforeseen."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException
+
+from waitline import domain
+
+MEDIA_TYPE = "application/problem+json"
+RETRY_AFTER_SECONDS = 2
+
+# Domain error -> (HTTP status, stable problem code clients can branch on).
+_DOMAIN: dict[type[domain.WaitlineError], tuple[int, str]] = {
+    domain.RestaurantNotFound: (404, "restaurant-not-found"),
+    domain.EntryNotFound: (404, "entry-not-found"),
+    domain.QueueClosed: (409, "queue-closed"),
+    domain.TransitionNotAllowed: (409, "transition-not-allowed"),
+    domain.SlugTaken: (409, "slug-taken"),
+    domain.IdempotencyKeyReused: (422, "idempotency-key-reused"),
+    domain.InvalidMobileNumber: (422, "invalid-mobile-number"),
+    domain.NotAuthenticated: (401, "not-authenticated"),
+    domain.NotPermitted: (403, "not-permitted"),
+    domain.ServiceUnavailable: (503, "service-unavailable"),
+}
+
+_log = logging.getLogger("waitline.web")
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem details object."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[FieldError] | None = None
+
+
+def problem_type(code: str) -> str:
+    return f"urn:waitline:problem:{code}"
+
+
+def problem_response(
+    *,
+    status: int,
+    code: str | None,
+    title: str,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    errors: list[FieldError] | None = None,
+) -> JSONResponse:
+    body = Problem(
+        type=problem_type(code) if code else "about:blank",
+        title=title,
+        status=status,
+        detail=detail,
+        errors=errors,
+    )
+    return JSONResponse(
+        body.model_dump(exclude_none=True), status_code=status, headers=headers, media_type=MEDIA_TYPE
+    )
+
+
+def documented(*statuses: int, **others: dict[str, Any]) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI ``responses`` for the problems a route can answer with (and ``others``, by status)."""
+    responses: dict[int | str, dict[str, Any]] = {
+        status: {"model": Problem, "content": {MEDIA_TYPE: {"schema": Problem.model_json_schema()}}}
+        for status in sorted({*statuses, 413, 422, 503})
+    }
+    responses.update({int(status.lstrip("_")): value for status, value in others.items()})
+    return responses
+
+
+async def _domain_error(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, domain.WaitlineError)
+    status, code = _DOMAIN.get(type(error), (400, "bad-request"))
+    headers: dict[str, str] = {}
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    if status == 503:
+        headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    title = code.replace("-", " ").capitalize()
+    return problem_response(status=status, code=code, title=title, detail=error.detail, headers=headers)
+
+
+async def _validation_error(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    # The offending input is left out: it may be a phone number.
+    errors = [
+        FieldError(
+            field=".".join(str(part) for part in item.get("loc", ()) if part != "body") or "body",
+            message=str(item.get("msg", "invalid")),
+        )
+        for item in error.errors()
+    ]
+    return problem_response(
+        status=422,
+        code="validation-failed",
+        title="Validation failed",
+        detail="The request has invalid or missing fields; see errors.",
+        errors=errors,
+    )
+
+
+async def _http_error(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, HTTPException)
+    title = {404: "Not found", 405: "Method not allowed", 413: "Content too large"}.get(
+        error.status_code, "HTTP error"
+    )
+    return problem_response(
+        status=error.status_code,
+        code=None,
+        title=title,
+        detail=str(error.detail),
+        headers=dict(error.headers or {}),
+    )
+
+
+async def _unexpected_error(_request: Request, error: Exception) -> JSONResponse:
+    _log.exception("unhandled error", exc_info=error)
+    return problem_response(
+        status=500,
+        code="internal-error",
+        title="Internal error",
+        detail="Something went wrong on our side; it has been logged.",
+    )
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(domain.WaitlineError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)
