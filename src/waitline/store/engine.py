@@ -72,12 +72,21 @@ def _configure_sqlite(engine: AsyncEngine, *, busy_timeout_ms: str) -> None:
         connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
+# SQLSTATEs that say "not now" rather than "bad request": connection failures, server shutting down or
+# starting, statement or lock timeouts, too many connections.
+_UNAVAILABLE_SQLSTATE_PREFIXES = ("08", "53", "57P", "57014", "55P03")
+
+
 def is_connection_failure(error: BaseException) -> bool:
     """True for errors that mean the database is unreachable or overloaded, not that the request was bad."""
     if isinstance(error, PoolTimeout | OSError | TimeoutError | InterfaceError):
         return True
-    if isinstance(error, DBAPIError) and error.connection_invalidated:
-        return True
+    if isinstance(error, DBAPIError):
+        if error.connection_invalidated:
+            return True
+        sqlstate = getattr(error.orig, "sqlstate", None) or ""
+        if sqlstate.startswith(_UNAVAILABLE_SQLSTATE_PREFIXES):
+            return True
     # SQLite: "database is locked" after the busy timeout.
     return isinstance(error, OperationalError) and "locked" in str(error.orig)
 

@@ -21,6 +21,8 @@ def alembic_config(connection: Connection | None = None) -> Config:
 async def upgrade(engine: AsyncEngine) -> None:
     async with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
+            # A migration may take longer than a request is allowed to.
+            await connection.execute(text("SET LOCAL statement_timeout = 0"))
             # Two servers starting together: the second waits, then finds the schema current.
             # (On SQLite, BEGIN IMMEDIATE already serialises them.)
             await connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK_ID})

@@ -1,0 +1,238 @@
+"""Each test gets its own database, cloned from a migrated template, on PostgreSQL and on SQLite.
+
+``database_url`` is parametrised over both backends; ``pg_database_url`` is PostgreSQL only. ``server`` is a
+real ``waitline serve`` process on the test's database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from tests import postgres
+from waitline import services
+from waitline.config import Settings
+from waitline.domain import Restaurant
+from waitline.store import migrations
+from waitline.store.engine import Database, make_engine
+from waitline.web.app import create_app
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+# --- databases --------------------------------------------------------------------------------------------
+
+
+async def migrate_database(url: str) -> None:
+    engine = make_engine(Settings(database_url=url))
+    try:
+        await migrations.upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> Iterator[str]:
+    """A superuser URL of a PostgreSQL server; a throwaway one if none answers."""
+    url = os.environ.get("WAITLINE_TEST_POSTGRES_URL", postgres.DEFAULT_URL)
+    if postgres.answers(url):
+        yield url
+        return
+    with postgres.throwaway_server() as throwaway_url:
+        yield throwaway_url
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres_admin_url: str) -> Iterator[str]:
+    """Name of a migrated template database, made once per session."""
+    name = f"waitline_template_{os.getpid()}"
+    asyncio.run(postgres.execute(postgres_admin_url, f"DROP DATABASE IF EXISTS {name}", f"CREATE DATABASE {name}"))
+    asyncio.run(migrate_database(postgres.with_database(postgres_admin_url, name)))
+    yield name
+    asyncio.run(postgres.execute(postgres_admin_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite") / "template.sqlite3"
+    asyncio.run(migrate_database(f"sqlite:///{path}"))
+    return path
+
+
+@pytest.fixture
+def pg_database_url(postgres_admin_url: str, postgres_template: str) -> Iterator[str]:
+    name = f"waitline_test_{uuid.uuid4().hex[:12]}"
+    asyncio.run(postgres.execute(postgres_admin_url, f"CREATE DATABASE {name} TEMPLATE {postgres_template}"))
+    yield postgres.with_database(postgres_admin_url, name)
+    asyncio.run(postgres.execute(postgres_admin_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+
+@pytest.fixture
+def sqlite_database_url(sqlite_template: Path, tmp_path: Path) -> str:
+    path = tmp_path / "waitline.sqlite3"
+    shutil.copyfile(sqlite_template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    fixture = "pg_database_url" if request.param == "postgresql" else "sqlite_database_url"
+    url: str = request.getfixturevalue(fixture)
+    return url
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url)
+
+
+@pytest.fixture
+async def database(settings: Settings) -> AsyncIterator[Database]:
+    database = Database(make_engine(settings), transaction_timeout_seconds=settings.transaction_timeout_seconds)
+    yield database
+    await database.dispose()
+
+
+# --- the app in process -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://waitline.test") as client:
+        yield client
+
+
+@dataclass(frozen=True)
+class StaffRestaurant:
+    restaurant: Restaurant
+    token: str
+
+    @property
+    def admin(self) -> str:
+        return f"/api/admin/{self.restaurant.id}"
+
+    @property
+    def public(self) -> str:
+        return f"/api/public/{self.restaurant.slug}"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+async def make_restaurant(database: Database, slug: str = "luigis", region: str | None = "GB") -> StaffRestaurant:
+    restaurant = await services.create_restaurant(
+        database=database, slug=slug, name=slug.title(), default_region=region
+    )
+    token = await services.create_api_token(database=database, slug=slug)
+    return StaffRestaurant(restaurant=restaurant, token=token)
+
+
+@pytest.fixture
+async def restaurant(database: Database) -> StaffRestaurant:
+    return await make_restaurant(database)
+
+
+def join_body(index: int = 0, **overrides: object) -> dict[str, object]:
+    """A valid join body; ``index`` varies the guest."""
+    body: dict[str, object] = {
+        "name": f"Guest {index}",
+        "mobileNumber": f"+1415555{index % 10000:04d}",
+        "partySize": 1 + index % 6,
+    }
+    body.update(overrides)
+    return body
+
+
+# --- real server processes --------------------------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    base_url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def start_server(database_url: str, log: Path, **env: str) -> Server:
+    port = postgres.free_port()
+    environment = {**os.environ, "WAITLINE_DATABASE_URL": database_url, **env}
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "waitline", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=environment,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    server = Server(base_url=f"http://127.0.0.1:{port}", process=process, log=log)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"waitline serve exited with {process.returncode}:\n{server.output()}")
+        try:
+            if httpx.get(f"{server.base_url}/healthz", timeout=1).status_code == 200:
+                return server
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    stop_server(server)
+    raise RuntimeError(f"waitline serve did not come up:\n{server.output()}")
+
+
+def stop_server(server: Server) -> int:
+    if server.process.poll() is None:
+        server.process.send_signal(signal.SIGTERM)
+        try:
+            server.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+            server.process.wait()
+    return server.process.returncode
+
+
+@pytest.fixture
+def server_factory(tmp_path: Path) -> Iterator[Callable[..., Server]]:
+    started: list[Server] = []
+
+    def factory(database_url: str, **env: str) -> Server:
+        server = start_server(database_url, tmp_path / f"server-{len(started)}.log", **env)
+        started.append(server)
+        return server
+
+    yield factory
+    for server in started:
+        stop_server(server)
+
+
+@pytest.fixture
+def server(server_factory: Callable[..., Server], database_url: str) -> Server:
+    return server_factory(database_url)
