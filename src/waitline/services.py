@@ -93,12 +93,12 @@ async def join(
         idempotency_key=idempotency_key,
     )
     try:
-        async with database.transaction() as connection:
+        async with database.single_statement() as connection:
             entry, created = await queries.join(connection=connection, request=request)
     except queries.DuplicateIdempotencyKey:
         # A copy of this request committed first by a path the counter lock did not order (it should
         # not happen: the unique constraint is the backstop). Our transaction rolled back, token and all.
-        async with database.transaction() as connection:
+        async with database.single_statement() as connection:
             entry, created = await queries.join(connection=connection, request=request)
     return JoinResult(entry=entry, created=created)
 
@@ -147,7 +147,7 @@ async def call_next(
     *, database: Database, restaurant_id: uuid.UUID, max_party_size: int | None = None
 ) -> Entry | None:
     """Call the lowest waiting token (that fits a table of ``max_party_size``); None when nobody waits."""
-    async with database.transaction() as connection:
+    async with database.single_statement() as connection:
         return await queries.claim_next(
             connection=connection, restaurant_id=restaurant_id, max_party_size=max_party_size
         )

@@ -97,6 +97,12 @@ class Database:
     def __init__(self, engine: AsyncEngine, *, transaction_timeout_seconds: float) -> None:
         self.engine = engine
         self.transaction_timeout_seconds = transaction_timeout_seconds
+        # PostgreSQL runs a lone statement as its own transaction: no BEGIN and COMMIT round trips.
+        self._autocommit = (
+            engine.execution_options(isolation_level="AUTOCOMMIT")
+            if engine.dialect.name == "postgresql"
+            else None
+        )
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
@@ -105,8 +111,27 @@ class Database:
             yield connection
 
     @asynccontextmanager
+    async def single_statement(self) -> AsyncIterator[AsyncConnection]:
+        """For a use case the store runs as ONE statement on PostgreSQL (the join function, the claim).
+
+        There the statement is its own transaction (autocommit): atomic, and one round trip in all. On SQLite,
+        where the store needs several statements, it is a ``BEGIN IMMEDIATE`` transaction like any other.
+        """
+        if self._autocommit is None:
+            async with self.transaction() as connection:
+                yield connection
+            return
+        async with self._guard(), self._autocommit.connect() as connection:
+            yield connection
+
+    @asynccontextmanager
     async def snapshot(self) -> AsyncIterator[AsyncConnection]:
-        """A reading transaction; on SQLite it does not take the write lock."""
+        """For reading. PostgreSQL: each statement sees what is committed when it starts (no BEGIN/COMMIT).
+        SQLite: a deferred transaction, which does not take the write lock."""
+        if self._autocommit is not None:
+            async with self._guard(), self._autocommit.connect() as connection:
+                yield connection
+            return
         async with self._guard(), self.engine.connect() as connection:
             await connection.execution_options(**{_READ_ONLY: True})
             async with connection.begin():
