@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import signal
 import sys
 from collections.abc import Awaitable, Callable
+from types import FrameType
 from typing import TypeVar
 
 import click
@@ -16,7 +18,7 @@ from waitline import services
 from waitline.config import Settings
 from waitline.domain import SLUG_PATTERN, RestaurantNotFound, WaitlineError
 from waitline.store import migrations
-from waitline.store.engine import Database, make_engine
+from waitline.store.engine import Database, open_database
 
 T = TypeVar("T")
 
@@ -28,9 +30,7 @@ def _run(use_case: Callable[[Database], Awaitable[T]], settings: Settings | None
     settings = settings or Settings()
 
     async def main() -> T:
-        database = Database(
-            make_engine(settings), transaction_timeout_seconds=settings.transaction_timeout_seconds
-        )
+        database = open_database(settings)
         try:
             return await use_case(database)
         finally:
@@ -81,7 +81,14 @@ def serve(host: str, port: int, workers: int) -> None:
     _serve(settings, host=host, port=port, workers=workers)
 
 
+def _exit_cleanly(_signum: int, _frame: FrameType | None) -> None:
+    sys.exit(0)
+
+
 def _serve(settings: Settings, *, host: str, port: int, workers: int) -> None:
+    # Once its graceful shutdown is done, uvicorn restores this handler and raises the SIGTERM it caught
+    # again: a shutdown that was asked for and completed then exits 0, not 143 (killed by SIGTERM).
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     uvicorn.run(
         "waitline.web.app:app_from_environment",
         factory=True,

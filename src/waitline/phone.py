@@ -28,7 +28,13 @@ def needs_region(raw: str) -> bool:
 
 
 def mask(e164: str) -> str:
-    """``+14155550101`` -> ``+1415*****01``: enough to tell numbers apart in a log, not to call one."""
-    if len(e164) <= 6:
+    """``+14155550101`` -> ``+1415*****01``, ``+447911123456`` -> ``+44791*****56``: the country code, the
+    next three digits and the last two; enough to tell numbers apart in a log, not to call one."""
+    try:
+        country_code = str(phonenumbers.parse(e164, None).country_code)
+    except phonenumbers.NumberParseException:
         return "*" * len(e164)
-    return e164[:5] + "*" * (len(e164) - 7) + e164[-2:]
+    kept = 1 + len(country_code) + 3
+    if not e164.startswith("+" + country_code) or len(e164) <= kept + 2:
+        return "*" * len(e164)
+    return e164[:kept] + "*" * (len(e164) - kept - 2) + e164[-2:]

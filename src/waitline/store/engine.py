@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import event
@@ -91,12 +92,21 @@ def is_connection_failure(error: BaseException) -> bool:
     return isinstance(error, OperationalError) and "locked" in str(error.orig)
 
 
+@dataclass(frozen=True)
+class PoolStatus:
+    in_use: int
+    capacity: int
+
+
 class Database:
     """Opens the transactions that services run their use cases in."""
 
-    def __init__(self, engine: AsyncEngine, *, transaction_timeout_seconds: float) -> None:
+    def __init__(
+        self, engine: AsyncEngine, *, transaction_timeout_seconds: float, pool_capacity: int
+    ) -> None:
         self.engine = engine
         self.transaction_timeout_seconds = transaction_timeout_seconds
+        self.pool_capacity = pool_capacity
         # PostgreSQL runs a lone statement as its own transaction: no BEGIN and COMMIT round trips.
         self._autocommit = (
             engine.execution_options(isolation_level="AUTOCOMMIT")
@@ -155,5 +165,18 @@ class Database:
             return False
         return True
 
+    def pool_status(self) -> PoolStatus:
+        checked_out = getattr(self.engine.pool, "checkedout", None)
+        return PoolStatus(in_use=checked_out() if checked_out else 0, capacity=self.pool_capacity)
+
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def open_database(settings: Settings) -> Database:
+    """The engine and its Database, as settings say (connections are made on first use)."""
+    return Database(
+        make_engine(settings),
+        transaction_timeout_seconds=settings.transaction_timeout_seconds,
+        pool_capacity=settings.pool_size + settings.pool_max_overflow,
+    )

@@ -25,7 +25,10 @@ async def get_queue_summary(slug: str, database: DatabaseDep) -> QueueSummaryOut
     "/{slug}/queue",
     status_code=status.HTTP_201_CREATED,
     responses=documented(
-        404, 409, _200={"model": EntryOut, "description": "A replay: the entry this idempotency key made"}
+        400,
+        404,
+        409,
+        _200={"model": EntryOut, "description": "A replay: the entry this idempotency key made"},
     ),
 )
 async def join_queue(

@@ -26,7 +26,7 @@ _STATUS_FILTERS: dict[str, frozenset[Status]] = {
 @router.post(
     "/queue/call-next",
     response_model=StaffEntryOut,
-    responses=documented(401, 403, 404, _204={"description": "Nobody (that fits) is waiting"}),
+    responses=documented(400, 401, 403, 404, _204={"description": "Nobody (that fits) is waiting"}),
 )
 async def call_next(
     restaurant_id: StaffRestaurant,

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from waitline.config import Settings
-from waitline.store.engine import Database, make_engine
+from waitline.store.engine import open_database
 from waitline.web import api_public, api_staff, problems
 from waitline.web.body_limit import BodyLimitMiddleware
 
@@ -17,9 +17,7 @@ READINESS_TIMEOUT_SECONDS = 1.0
 
 
 def create_app(settings: Settings) -> FastAPI:
-    database = Database(
-        make_engine(settings), transaction_timeout_seconds=settings.transaction_timeout_seconds
-    )
+    database = open_database(settings)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -41,7 +39,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(api_public.router)
     app.include_router(api_staff.router)
 
-    @app.get("/healthz", tags=["operations"])
+    @app.get("/healthz", tags=["operations"], responses=problems.documented())
     async def healthz() -> dict[str, str]:
         """The process is up (it says nothing of the database)."""
         return {"status": "ok"}

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from waitline import domain
 
@@ -73,10 +74,14 @@ def problem_response(
     )
 
 
+_PROBLEM_REF = "#/components/schemas/Problem"
+
+
 def documented(*statuses: int, **others: dict[str, Any]) -> dict[int | str, dict[str, Any]]:
     """The OpenAPI ``responses`` for the problems a route can answer with (and ``others``, by status)."""
+    # "model" puts Problem (and FieldError) in components/schemas, where this $ref points.
     responses: dict[int | str, dict[str, Any]] = {
-        status: {"model": Problem, "content": {MEDIA_TYPE: {"schema": Problem.model_json_schema()}}}
+        status: {"model": Problem, "content": {MEDIA_TYPE: {"schema": {"$ref": _PROBLEM_REF}}}}
         for status in sorted({*statuses, 413, 422, 503})
     }
     responses.update({int(status.lstrip("_")): value for status, value in others.items()})
@@ -95,16 +100,23 @@ async def _domain_error(_request: Request, error: Exception) -> JSONResponse:
     return problem_response(status=status, code=code, title=title, detail=error.detail, headers=headers)
 
 
+def _field_error(item: dict[str, Any]) -> FieldError:
+    loc = item.get("loc", ())
+    if item.get("type") == "json_invalid":
+        # Its loc is ("body", character offset): name the body, not a field called "17".
+        reason = item.get("ctx", {}).get("error", "JSON decode error")
+        position = loc[-1] if len(loc) > 1 else "?"
+        return FieldError(field="body", message=f"not valid JSON ({reason}, at character {position})")
+    return FieldError(
+        field=".".join(str(part) for part in loc if part != "body") or "body",
+        message=str(item.get("msg", "invalid")),
+    )
+
+
 async def _validation_error(_request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestValidationError)
     # The offending input is left out: it may be a phone number.
-    errors = [
-        FieldError(
-            field=".".join(str(part) for part in item.get("loc", ()) if part != "body") or "body",
-            message=str(item.get("msg", "invalid")),
-        )
-        for item in error.errors()
-    ]
+    errors = [_field_error(item) for item in error.errors()]
     return problem_response(
         status=422,
         code="validation-failed",
@@ -114,17 +126,33 @@ async def _validation_error(_request: Request, error: Exception) -> JSONResponse
     )
 
 
-async def _http_error(_request: Request, error: Exception) -> JSONResponse:
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method the path answers to (Starlette's Allow names only the first route on the path)."""
+    routes = request.app.router.routes
+    return ", ".join(
+        method
+        for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)
+    )
+
+
+async def _http_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, HTTPException)
-    title = {404: "Not found", 405: "Method not allowed", 413: "Content too large"}.get(
+    title = {400: "Bad request", 404: "Not found", 405: "Method not allowed", 413: "Content too large"}.get(
         error.status_code, "HTTP error"
     )
+    headers = dict(error.headers or {})
+    if error.status_code == 405:
+        headers["Allow"] = _allowed_methods(request) or headers.get("Allow", "")
     return problem_response(
         status=error.status_code,
         code=None,
         title=title,
         detail=str(error.detail),
-        headers=dict(error.headers or {}),
+        headers=headers,
     )
 
 
