@@ -27,7 +27,7 @@ from waitline import services
 from waitline.config import Settings
 from waitline.domain import Restaurant
 from waitline.store import migrations
-from waitline.store.engine import Database, make_engine
+from waitline.store.engine import Database, make_engine, open_database
 from waitline.web.app import create_app
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -64,7 +64,9 @@ def postgres_admin_url() -> Iterator[str]:
 def postgres_template(postgres_admin_url: str) -> Iterator[str]:
     """Name of a migrated template database, made once per session."""
     name = f"waitline_template_{os.getpid()}"
-    asyncio.run(postgres.execute(postgres_admin_url, f"DROP DATABASE IF EXISTS {name}", f"CREATE DATABASE {name}"))
+    asyncio.run(
+        postgres.execute(postgres_admin_url, f"DROP DATABASE IF EXISTS {name}", f"CREATE DATABASE {name}")
+    )
     asyncio.run(migrate_database(postgres.with_database(postgres_admin_url, name)))
     yield name
     asyncio.run(postgres.execute(postgres_admin_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
@@ -93,6 +95,19 @@ def sqlite_database_url(sqlite_template: Path, tmp_path: Path) -> str:
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database with nothing in it at all (not cloned from the migrated template)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/empty.sqlite3"
+        return
+    admin_url: str = request.getfixturevalue("postgres_admin_url")
+    name = f"waitline_empty_{uuid.uuid4().hex[:12]}"
+    asyncio.run(postgres.execute(admin_url, f"CREATE DATABASE {name}"))
+    yield postgres.with_database(admin_url, name)
+    asyncio.run(postgres.execute(admin_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
 def database_url(request: pytest.FixtureRequest) -> str:
     fixture = "pg_database_url" if request.param == "postgresql" else "sqlite_database_url"
     url: str = request.getfixturevalue(fixture)
@@ -106,7 +121,7 @@ def settings(database_url: str) -> Settings:
 
 @pytest.fixture
 async def database(settings: Settings) -> AsyncIterator[Database]:
-    database = Database(make_engine(settings), transaction_timeout_seconds=settings.transaction_timeout_seconds)
+    database = open_database(settings)
     yield database
     await database.dispose()
 
@@ -146,7 +161,9 @@ class StaffRestaurant:
         return {"Authorization": f"Bearer {self.token}"}
 
 
-async def make_restaurant(database: Database, slug: str = "luigis", region: str | None = "GB") -> StaffRestaurant:
+async def make_restaurant(
+    database: Database, slug: str = "luigis", region: str | None = "GB"
+) -> StaffRestaurant:
     restaurant = await services.create_restaurant(
         database=database, slug=slug, name=slug.title(), default_region=region
     )
