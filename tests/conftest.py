@@ -26,6 +26,7 @@ from tests import postgres
 from waitline import services
 from waitline.config import Settings
 from waitline.domain import Restaurant
+from waitline.ratelimit import JoinLimits
 from waitline.store import migrations
 from waitline.store.engine import Database, make_engine, open_database
 from waitline.web.app import create_app
@@ -114,9 +115,17 @@ def database_url(request: pytest.FixtureRequest) -> str:
     return url
 
 
+# For tests that call services.join directly: no rate limits, one made-up client address.
+NO_LIMITS = JoinLimits(per_ip=None, per_mobile=None, shared=None)
+CLIENT_IP = "192.0.2.1"
+
+# The rate limits are off unless a test is about them: most tests join from one address, many times.
+LIMITS_OFF = {"WAITLINE_RATE_LIMIT_PER_IP": "off", "WAITLINE_RATE_LIMIT_PER_MOBILE": "off"}
+
+
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url)
+    return Settings(database_url=database_url, rate_limit_per_ip="off", rate_limit_per_mobile="off")
 
 
 @pytest.fixture
@@ -202,7 +211,7 @@ class Server:
 
 def start_server(database_url: str, log: Path, **env: str) -> Server:
     port = postgres.free_port()
-    environment = {**os.environ, "WAITLINE_DATABASE_URL": database_url, **env}
+    environment = {**os.environ, **LIMITS_OFF, "WAITLINE_DATABASE_URL": database_url, **env}
     with log.open("wb") as output:
         process = subprocess.Popen(
             [sys.executable, "-m", "waitline", "serve", "--host", "127.0.0.1", "--port", str(port)],

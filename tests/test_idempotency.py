@@ -65,8 +65,9 @@ async def test_the_same_key_in_body_and_header_is_one_request(
 async def test_joins_without_a_key_are_never_deduplicated(
     client: httpx.AsyncClient, restaurant: StaffRestaurant
 ) -> None:
+    # Same party, two numbers (one active entry per number is another rule, tested in test_one_active_entry).
     first = await client.post(f"{restaurant.public}/queue", json=join_body(1))
-    second = await client.post(f"{restaurant.public}/queue", json=join_body(1))
+    second = await client.post(f"{restaurant.public}/queue", json=join_body(1, mobileNumber="+14155550202"))
 
     assert (first.status_code, second.status_code) == (201, 201)
     assert first.json()["id"] != second.json()["id"]

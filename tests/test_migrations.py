@@ -14,6 +14,7 @@ from alembic import command
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, inspect, text
 
+from tests.conftest import CLIENT_IP, NO_LIMITS
 from waitline import services
 from waitline.config import Settings
 from waitline.store import migrations
@@ -62,10 +63,24 @@ async def a_join_works(database: Database) -> None:
     slug = f"r-{uuid.uuid4().hex[:8]}"
     await services.create_restaurant(database=database, slug=slug, name="R")
     result = await services.join(
-        database=database, slug=slug, name="Ada", mobile="+14155550101", party_size=2, idempotency_key="k"
+        database=database,
+        limits=NO_LIMITS,
+        client_ip=CLIENT_IP,
+        slug=slug,
+        name="Ada",
+        mobile="+14155550101",
+        party_size=2,
+        idempotency_key="k",
     )
     again = await services.join(
-        database=database, slug=slug, name="Ada", mobile="+14155550101", party_size=2, idempotency_key="k"
+        database=database,
+        limits=NO_LIMITS,
+        client_ip=CLIENT_IP,
+        slug=slug,
+        name="Ada",
+        mobile="+14155550101",
+        party_size=2,
+        idempotency_key="k",
     )
     assert (result.created, result.entry.token_number) == (True, 1)
     assert (again.created, again.entry.id) == (False, result.entry.id)

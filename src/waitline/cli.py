@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import signal
 import sys
+import tempfile
 from collections.abc import Awaitable, Callable
 from types import FrameType
 from typing import TypeVar
@@ -17,6 +19,7 @@ import uvicorn
 from waitline import services
 from waitline.config import Settings
 from waitline.domain import SLUG_PATTERN, RestaurantNotFound, WaitlineError
+from waitline.observability import configure_logging
 from waitline.store import migrations
 from waitline.store.engine import Database, open_database
 
@@ -89,6 +92,10 @@ def _serve(settings: Settings, *, host: str, port: int, workers: int) -> None:
     # Once its graceful shutdown is done, uvicorn restores this handler and raises the SIGTERM it caught
     # again: a shutdown that was asked for and completed then exits 0, not 143 (killed by SIGTERM).
     signal.signal(signal.SIGTERM, _exit_cleanly)
+    configure_logging(json=settings.log_json)
+    if workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        # Each worker writes its metrics here; /metrics of any worker sums them all.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="waitline-metrics-")
     uvicorn.run(
         "waitline.web.app:app_from_environment",
         factory=True,
@@ -99,6 +106,7 @@ def _serve(settings: Settings, *, host: str, port: int, workers: int) -> None:
         proxy_headers=False,
         server_header=False,
         timeout_graceful_shutdown=int(settings.graceful_shutdown_seconds),
+        log_config=None,
     )
 
 

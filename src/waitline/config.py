@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
+
+from waitline.ratelimit import RatePolicy
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 DEFAULT_DATABASE_URL = "sqlite:///var/waitline.sqlite3"
 
@@ -30,6 +35,13 @@ def async_database_url(plain: str) -> URL:
     return url
 
 
+def ipaddress_networks(cidrs: str) -> tuple[IPNetwork, ...]:
+    """``"10.0.0.0/8, 127.0.0.1"`` -> networks; raises ValueError for anything else."""
+    return tuple(
+        ipaddress.ip_network(cidr.strip(), strict=False) for cidr in cidrs.split(",") if cidr.strip()
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="WAITLINE_", extra="ignore")
 
@@ -43,11 +55,38 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     graceful_shutdown_seconds: float = Field(default=10.0, ge=0)
 
+    # Joins per client IP and per mobile number per restaurant: "N/second|minute|hour|day" or "off".
+    rate_limit_per_ip: str = "20/minute"
+    rate_limit_per_mobile: str = "3/hour"
+    # Where the limits are counted: empty for the database itself, or redis://host:port/db.
+    rate_limit_url: str | None = None
+    # Proxies (CIDRs, comma-separated) whose X-Forwarded-For is believed; by default none is.
+    trusted_proxies: str = ""
+    # JSON log lines; unset: JSON unless stderr is a terminal.
+    log_json: bool | None = None
+    log_level: str = "INFO"
+
     @field_validator("database_url")
     @classmethod
     def _known_database(cls, value: str) -> str:
         async_database_url(value)
         return value
+
+    @field_validator("rate_limit_per_ip", "rate_limit_per_mobile")
+    @classmethod
+    def _known_policy(cls, value: str) -> str:
+        RatePolicy.parse(value, name="check")
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _known_networks(cls, value: str) -> str:
+        ipaddress_networks(value)
+        return value
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[IPNetwork, ...]:
+        return ipaddress_networks(self.trusted_proxies)
 
     @property
     def async_url(self) -> URL:

@@ -148,12 +148,6 @@ class JoinRequest:
         return hashlib.sha256(body.encode()).hexdigest()
 
 
-@dataclass(frozen=True)
-class JoinResult:
-    entry: Entry
-    created: bool
-
-
 class WaitlineError(Exception):
     """Base of every domain error; the docstring is the message shown to the client."""
 
@@ -203,3 +197,7 @@ class NotPermitted(WaitlineError):
 
 
 SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
+
+
+class AlreadyInQueue(WaitlineError):
+    """This mobile number already has a place in this queue: use the link from that join to follow it."""

@@ -6,8 +6,10 @@ Every function is keyword-only and takes the ``Database``; the web layer and the
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
+import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from waitline import auth, phone
@@ -15,7 +17,6 @@ from waitline.domain import (
     TRANSITIONS,
     Entry,
     JoinRequest,
-    JoinResult,
     NotAuthenticated,
     NotPermitted,
     QueueSummary,
@@ -23,9 +24,25 @@ from waitline.domain import (
     Status,
     Transition,
     TransitionNotAllowed,
+    WaitlineError,
 )
+from waitline.ratelimit import Decision, JoinLimits, LimitCheck, RateLimited, most_restrictive
 from waitline.store import queries
 from waitline.store.engine import Database
+
+# One event per queue operation; the request id comes from the request's context.
+_log = structlog.get_logger("waitline.queue")
+
+
+def _logged(event: str, entry: Entry, **fields: object) -> None:
+    _log.info(
+        event,
+        restaurant_id=str(entry.restaurant_id),
+        entry_id=str(entry.id),
+        token=entry.token_number,
+        status=entry.status.value,
+        **fields,
+    )
 
 
 async def create_restaurant(
@@ -72,16 +89,29 @@ async def authorise_staff(*, database: Database, token: str | None, restaurant_i
         raise NotPermitted()
 
 
+@dataclass(frozen=True)
+class Joined:
+    entry: Entry
+    created: bool
+    # The most restrictive rate-limit decision this join was counted under, for the RateLimit headers.
+    rate_limit: Decision | None
+
+
 async def join(
     *,
     database: Database,
+    limits: JoinLimits,
     slug: str,
     name: str,
     mobile: str,
     party_size: int,
     idempotency_key: str | None,
-) -> JoinResult:
-    """Put a party in the queue, or return the entry this idempotency key already made."""
+    client_ip: str,
+) -> Joined:
+    """Put a party in the queue, or return the entry this idempotency key already made.
+
+    A replay is never counted by the rate limits; a join refused for any reason is counted by none.
+    """
     default_region = None
     if phone.needs_region(mobile):
         default_region = (await get_restaurant(database=database, slug=slug)).default_region
@@ -92,15 +122,53 @@ async def join(
         party_size=party_size,
         idempotency_key=idempotency_key,
     )
+    checks = limits.checks(client_ip=client_ip, slug=slug, mobile=request.mobile)
+    if limits.shared is None:
+        # Counted in the database, inside the join's own statement.
+        outcome = await _join(database=database, request=request, checks=checks, now=limits.clock())
+        _logged_join(outcome.entry, created=outcome.created, mobile=request.mobile)
+        return Joined(outcome.entry, outcome.created, most_restrictive(outcome.decisions))
+
+    async with database.snapshot() as connection:
+        replayed = await queries.find_replay(connection=connection, request=request)
+    if replayed is not None:
+        _logged_join(replayed, created=False, mobile=request.mobile)
+        return Joined(replayed, False, None)
+    decision = most_restrictive(await limits.shared.check(checks))
+    if decision is not None and not decision.allowed:
+        raise RateLimited(decision)
+    try:
+        outcome = await _join(database=database, request=request, checks=(), now=limits.clock())
+    except WaitlineError:
+        await limits.shared.refund(checks)
+        raise
+    if not outcome.created:
+        # A copy of this request raced us past the replay check: it was counted once already.
+        await limits.shared.refund(checks)
+    _logged_join(outcome.entry, created=outcome.created, mobile=request.mobile)
+    return Joined(outcome.entry, outcome.created, decision if outcome.created else None)
+
+
+def _logged_join(entry: Entry, *, created: bool, mobile: str) -> None:
+    _logged("queue.join", entry, outcome="created" if created else "replayed", mobile=phone.mask(mobile))
+
+
+async def _join(
+    *, database: Database, request: JoinRequest, checks: Sequence[LimitCheck], now: float
+) -> queries.JoinOutcome:
     try:
         async with database.single_statement() as connection:
-            entry, created = await queries.join(connection=connection, request=request)
+            return await queries.join(connection=connection, request=request, limit_checks=checks, now=now)
     except queries.DuplicateIdempotencyKey:
         # A copy of this request committed first by a path the counter lock did not order (it should
         # not happen: the unique constraint is the backstop). Our transaction rolled back, token and all.
         async with database.single_statement() as connection:
-            entry, created = await queries.join(connection=connection, request=request)
-    return JoinResult(entry=entry, created=created)
+            return await queries.join(connection=connection, request=request, limit_checks=checks, now=now)
+
+
+async def sweep_rate_limits(*, database: Database, now: float) -> int:
+    async with database.transaction() as connection:
+        return await queries.sweep_rate_limits(connection=connection, now=now)
 
 
 async def get_entry(*, database: Database, slug: str, entry_id: uuid.UUID) -> Entry:
@@ -112,12 +180,14 @@ async def leave(*, database: Database, slug: str, entry_id: uuid.UUID) -> Entry:
     """The guest leaves the queue."""
     async with database.transaction() as connection:
         entry = await queries.get_entry_by_slug(connection=connection, slug=slug, entry_id=entry_id)
-        return await _apply_transition(
+        left = await _apply_transition(
             connection=connection,
             restaurant_id=entry.restaurant_id,
             entry_id=entry_id,
             transition=Transition.LEAVE,
         )
+    _logged("queue.transition", left, action=Transition.LEAVE.value)
+    return left
 
 
 async def transition(
@@ -125,9 +195,11 @@ async def transition(
 ) -> Entry:
     """Seat, mark as no-show or cancel an entry, if its current status allows it."""
     async with database.transaction() as connection:
-        return await _apply_transition(
+        changed = await _apply_transition(
             connection=connection, restaurant_id=restaurant_id, entry_id=entry_id, transition=transition
         )
+    _logged("queue.transition", changed, action=transition.value)
+    return changed
 
 
 async def _apply_transition(
@@ -148,9 +220,14 @@ async def call_next(
 ) -> Entry | None:
     """Call the lowest waiting token (that fits a table of ``max_party_size``); None when nobody waits."""
     async with database.single_statement() as connection:
-        return await queries.claim_next(
+        called = await queries.claim_next(
             connection=connection, restaurant_id=restaurant_id, max_party_size=max_party_size
         )
+    if called is None:
+        _log.info("queue.call_next", restaurant_id=str(restaurant_id), outcome="empty")
+    else:
+        _logged("queue.call_next", called, outcome="called", max_party_size=max_party_size)
+    return called
 
 
 async def list_entries(

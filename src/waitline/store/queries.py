@@ -7,7 +7,8 @@ written once, with ``{now}`` and ``{skip_locked}`` filled in per dialect; SQLite
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import TextClause, bindparam, text
@@ -15,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from waitline.domain import (
+    AlreadyInQueue,
     Entry,
     EntryNotFound,
     IdempotencyKeyReused,
@@ -27,6 +29,7 @@ from waitline.domain import (
     Status,
     TransitionRule,
 )
+from waitline.ratelimit import Decision, LimitCheck, RateLimited, gcra, most_restrictive
 
 _DIALECT_FILLERS = {
     "postgresql": {"{now}": "now()", "{skip_locked}": "FOR UPDATE SKIP LOCKED"},
@@ -60,6 +63,7 @@ _SQLITE_UNIQUE_COLUMNS = {
     "restaurant.slug": "restaurant_slug_key",
     "queue_entry.restaurant_id, queue_entry.idempotency_key": "queue_entry_idempotency_key_key",
     "queue_entry.restaurant_id, queue_entry.token_number": "queue_entry_token_key",
+    "queue_entry.restaurant_id, queue_entry.mobile": "queue_entry_active_mobile_key",
 }
 
 
@@ -70,6 +74,8 @@ class DuplicateIdempotencyKey(Exception):
 _CONSTRAINT_ERRORS: Mapping[str, type[Exception]] = {
     "restaurant_slug_key": SlugTaken,
     "queue_entry_idempotency_key_key": DuplicateIdempotencyKey,
+    # Only reachable if the check under the counter lock were skipped: the index is the backstop.
+    "queue_entry_active_mobile_key": AlreadyInQueue,
 }
 
 
@@ -169,18 +175,30 @@ _POSITION = """
 _JOIN_POSTGRESQL = Statement(
     """
     SELECT * FROM waitline_join(
-        :slug, CAST(:entry_id AS uuid), :name, :mobile, :party_size, :idempotency_key, :fingerprint
+        :slug, CAST(:entry_id AS uuid), :name, :mobile, :party_size, :idempotency_key, :fingerprint,
+        :now, :limit_keys, :limit_intervals, :limit_tolerances
     )
     """
 )
 
 # The SQLite join: the same steps as the PostgreSQL function, under the write lock BEGIN IMMEDIATE took.
 _SQLITE_RESTAURANT_FOR_JOIN = Statement("SELECT id, queue_open FROM restaurant WHERE slug = :slug")
-_SQLITE_ENTRY_BY_KEY = Statement(
+_ENTRY_BY_KEY = Statement(
     f"""
     SELECT {_ENTRY_COLUMNS}, e.request_fingerprint, {_POSITION}
-    FROM queue_entry e WHERE e.restaurant_id = :restaurant_id AND e.idempotency_key = :idempotency_key
+    FROM queue_entry e JOIN restaurant r ON r.id = e.restaurant_id
+    WHERE r.slug = :slug AND e.idempotency_key = :idempotency_key
     """
+)
+_SQLITE_MOBILE_IS_ACTIVE = Statement(
+    """
+    SELECT 1 FROM queue_entry
+    WHERE restaurant_id = :restaurant_id AND mobile = :mobile AND status IN ('waiting', 'called')
+    """
+)
+_SQLITE_RATE_LIMIT_TATS = Statement("SELECT key, tat FROM rate_limit WHERE key IN :keys", "keys")
+_SQLITE_SET_RATE_LIMIT_TAT = Statement(
+    "INSERT INTO rate_limit (key, tat) VALUES (:key, :tat) ON CONFLICT (key) DO UPDATE SET tat = excluded.tat"
 )
 _SQLITE_BUMP_COUNTER = Statement(
     """
@@ -212,11 +230,26 @@ _ENTRY_BY_SLUG = Statement(
 )
 
 
-async def join(*, connection: AsyncConnection, request: JoinRequest) -> tuple[Entry, bool]:
+@dataclass(frozen=True)
+class JoinOutcome:
+    entry: Entry
+    created: bool
+    # The rate-limit decisions this join was counted under (empty for a replay or without limits).
+    decisions: list[Decision]
+
+
+async def join(
+    *,
+    connection: AsyncConnection,
+    request: JoinRequest,
+    limit_checks: Sequence[LimitCheck] = (),
+    now: float = 0.0,
+) -> JoinOutcome:
     """Take the next token and insert the entry, or find the entry this idempotency key already made.
 
-    Returns the entry and whether it was created now. Raises RestaurantNotFound, QueueClosed,
-    IdempotencyKeyReused, or DuplicateIdempotencyKey when a concurrent copy won a race the lock missed.
+    ``limit_checks`` are counted only for a join that creates an entry, all or none. Raises
+    RestaurantNotFound, QueueClosed, AlreadyInQueue, RateLimited, IdempotencyKeyReused, or
+    DuplicateIdempotencyKey when a concurrent copy won a race the lock missed.
     """
     params: dict[str, Any] = {
         "slug": request.slug,
@@ -226,29 +259,85 @@ async def join(*, connection: AsyncConnection, request: JoinRequest) -> tuple[En
         "party_size": request.party_size,
         "idempotency_key": request.idempotency_key,
         "fingerprint": request.fingerprint if request.idempotency_key else None,
+        "now": now,
+        "limit_keys": [check.key for check in limit_checks],
+        "limit_intervals": [check.policy.interval for check in limit_checks],
+        "limit_tolerances": [check.policy.tolerance for check in limit_checks],
     }
     try:
         if connection.dialect.name == "postgresql":
-            row = await _join_postgresql(connection, params)
+            row, decisions = await _join_postgresql(connection, params, limit_checks)
         else:
-            row = await _join_sqlite(connection, params)
+            row, decisions = await _join_sqlite(connection, params, limit_checks)
     except IntegrityError as error:
         raise _domain_error(error) from None
-    if row["outcome"] == "replayed" and row["request_fingerprint"] != params["fingerprint"]:
+    _check_fingerprint(row, params["fingerprint"])
+    return JoinOutcome(Entry.from_row(row), row["outcome"] == "created", decisions)
+
+
+def _check_fingerprint(row: Mapping[Any, Any], fingerprint: str | None) -> None:
+    if row["outcome"] == "replayed" and row["request_fingerprint"] != fingerprint:
         raise IdempotencyKeyReused()
-    return Entry.from_row(row), row["outcome"] == "created"
 
 
-async def _join_postgresql(connection: AsyncConnection, params: dict[str, Any]) -> Mapping[Any, Any]:
+async def find_replay(*, connection: AsyncConnection, request: JoinRequest) -> Entry | None:
+    """The entry this request's idempotency key already made, if any (checked against its fingerprint)."""
+    if request.idempotency_key is None:
+        return None
+    params = {"slug": request.slug, "idempotency_key": request.idempotency_key}
+    row = (await connection.execute(_ENTRY_BY_KEY.on(connection), params)).mappings().first()
+    if row is None:
+        return None
+    _check_fingerprint({**row, "outcome": "replayed"}, request.fingerprint)
+    return Entry.from_row(row)
+
+
+def _decisions(
+    checks: Sequence[LimitCheck], *, allowed: bool, tats: Sequence[float], now: float
+) -> list[Decision]:
+    return [
+        Decision.from_tat(policy=check.policy, allowed=allowed, tat=tat, now=now)
+        for check, tat in zip(checks, tats, strict=True)
+    ]
+
+
+def _rate_limited(decisions: list[Decision]) -> RateLimited:
+    decision = most_restrictive(decisions)
+    assert decision is not None
+    return RateLimited(decision)
+
+
+def _refusal(outcome: str, decisions: list[Decision]) -> Exception | None:
+    if outcome == "closed":
+        return QueueClosed()
+    if outcome == "already_queued":
+        return AlreadyInQueue()
+    if outcome == "rate_limited":
+        return _rate_limited(decisions)
+    return None
+
+
+async def _join_postgresql(
+    connection: AsyncConnection, params: dict[str, Any], checks: Sequence[LimitCheck]
+) -> tuple[Mapping[Any, Any], list[Decision]]:
     row = (await connection.execute(_JOIN_POSTGRESQL.on(connection), params)).mappings().first()
     if row is None:
         raise RestaurantNotFound()
-    if row["outcome"] == "closed":
-        raise QueueClosed()
-    return row
+    tats = row["limit_tats"]
+    decisions = (
+        _decisions(checks, allowed=row["outcome"] != "rate_limited", tats=tats, now=params["now"])
+        if tats
+        else []
+    )
+    refusal = _refusal(row["outcome"], decisions)
+    if refusal is not None:
+        raise refusal
+    return row, decisions
 
 
-async def _join_sqlite(connection: AsyncConnection, params: dict[str, Any]) -> Mapping[Any, Any]:
+async def _join_sqlite(
+    connection: AsyncConnection, params: dict[str, Any], checks: Sequence[LimitCheck]
+) -> tuple[Mapping[Any, Any], list[Decision]]:
     restaurant = (
         (await connection.execute(_SQLITE_RESTAURANT_FOR_JOIN.on(connection), params)).mappings().first()
     )
@@ -256,17 +345,48 @@ async def _join_sqlite(connection: AsyncConnection, params: dict[str, Any]) -> M
         raise RestaurantNotFound()
     params["restaurant_id"] = restaurant["id"]
     if params["idempotency_key"] is not None:
-        existing = (await connection.execute(_SQLITE_ENTRY_BY_KEY.on(connection), params)).mappings().first()
+        existing = (await connection.execute(_ENTRY_BY_KEY.on(connection), params)).mappings().first()
         if existing is not None:
-            return {**existing, "outcome": "replayed"}
+            return {**existing, "outcome": "replayed"}, []
     if not restaurant["queue_open"]:
         raise QueueClosed()
+    if (await connection.execute(_SQLITE_MOBILE_IS_ACTIVE.on(connection), params)).first() is not None:
+        raise AlreadyInQueue()
+    decisions = await _hit_limits_sqlite(connection, checks, now=params["now"])
     params["token_number"] = (
         await connection.execute(_SQLITE_BUMP_COUNTER.on(connection), params)
     ).scalar_one()
     await connection.execute(_SQLITE_INSERT_ENTRY.on(connection), params)
     created = (await connection.execute(_ENTRY_BY_ID.on(connection), params)).mappings().one()
-    return {**created, "outcome": "created", "request_fingerprint": params["fingerprint"]}
+    return {**created, "outcome": "created", "request_fingerprint": params["fingerprint"]}, decisions
+
+
+async def _hit_limits_sqlite(
+    connection: AsyncConnection, checks: Sequence[LimitCheck], *, now: float
+) -> list[Decision]:
+    """GCRA as in ``waitline_hit_limits``; the write lock makes the read-then-write atomic."""
+    if not checks:
+        return []
+    keys = [check.key for check in checks]
+    rows = (await connection.execute(_SQLITE_RATE_LIMIT_TATS.on(connection), {"keys": keys})).all()
+    stored: dict[str, float] = {row.key: row.tat for row in rows}
+    outcomes = [gcra(tat=stored.get(check.key), now=now, policy=check.policy) for check in checks]
+    allowed = all(ok for ok, _ in outcomes)
+    if not allowed:
+        tats = [stored.get(check.key, now) for check in checks]
+        raise _rate_limited(_decisions(checks, allowed=False, tats=tats, now=now))
+    for check, (_, tat) in zip(checks, outcomes, strict=True):
+        await connection.execute(_SQLITE_SET_RATE_LIMIT_TAT.on(connection), {"key": check.key, "tat": tat})
+    return _decisions(checks, allowed=True, tats=[tat for _, tat in outcomes], now=now)
+
+
+_SWEEP_RATE_LIMITS = Statement("DELETE FROM rate_limit WHERE tat < :now")
+
+
+async def sweep_rate_limits(*, connection: AsyncConnection, now: float) -> int:
+    """Delete the rate-limit rows whose allowance is whole again (they mean the same as no row)."""
+    result = await connection.execute(_SWEEP_RATE_LIMITS.on(connection), {"now": now})
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 async def get_entry(*, connection: AsyncConnection, restaurant_id: uuid.UUID, entry_id: uuid.UUID) -> Entry:

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Header, Response, status
 from fastapi.exceptions import RequestValidationError
 
 from waitline import services
-from waitline.web.dependencies import DatabaseDep
-from waitline.web.problems import documented
+from waitline.web.dependencies import ClientIP, DatabaseDep, JoinLimitsDep
+from waitline.web.problems import documented, rate_limit_headers
 from waitline.web.schemas import EntryOut, IdempotencyKey, JoinBody, QueueSummaryOut
 
 router = APIRouter(prefix="/api/public", tags=["guest"])
@@ -28,6 +28,7 @@ async def get_queue_summary(slug: str, database: DatabaseDep) -> QueueSummaryOut
         400,
         404,
         409,
+        429,
         _200={"model": EntryOut, "description": "A replay: the entry this idempotency key made"},
     ),
 )
@@ -36,6 +37,8 @@ async def join_queue(
     body: JoinBody,
     response: Response,
     database: DatabaseDep,
+    limits: JoinLimitsDep,
+    client_ip: ClientIP,
     idempotency_key_header: Annotated[IdempotencyKey | None, Header(alias="Idempotency-Key")] = None,
 ) -> EntryOut:
     if body.idempotency_key and idempotency_key_header and body.idempotency_key != idempotency_key_header:
@@ -44,6 +47,8 @@ async def join_queue(
         )
     result = await services.join(
         database=database,
+        limits=limits,
+        client_ip=client_ip,
         slug=slug,
         name=body.name,
         mobile=body.mobile_number,
@@ -53,6 +58,8 @@ async def join_queue(
     if not result.created:
         response.status_code = status.HTTP_200_OK
         response.headers["Idempotent-Replayed"] = "true"
+    if result.rate_limit is not None:
+        response.headers.update(rate_limit_headers(result.rate_limit))
     return EntryOut.of(result.entry)
 
 

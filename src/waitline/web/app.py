@@ -1,29 +1,53 @@
-"""The composition root: settings -> engine -> database -> routers, middleware and error handlers."""
+"""The composition root: settings -> logging, metrics, database, limiter -> routers, middleware, handlers."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
+import structlog
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from waitline import services
 from waitline.config import Settings
-from waitline.store.engine import open_database
+from waitline.observability import Metrics, configure_logging
+from waitline.ratelimit import InProcessLimiter, JoinLimits, RatePolicy, ResilientLimiter
+from waitline.store.engine import Database, open_database
+from waitline.store.redis_limiter import RedisLimiter
 from waitline.web import api_public, api_staff, problems
 from waitline.web.body_limit import BodyLimitMiddleware
+from waitline.web.telemetry import TelemetryMiddleware
 
 READINESS_TIMEOUT_SECONDS = 1.0
+RATE_LIMIT_SWEEP_SECONDS = 60.0
+
+_log = structlog.get_logger("waitline.app")
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) -> FastAPI:
+    """``clock`` (seconds since the epoch) is what the rate limits count in; tests pass their own."""
+    configure_logging(json=settings.log_json, level=logging.getLevelName(settings.log_level.upper()))
     database = open_database(settings)
+    metrics = Metrics()
+    limits = _join_limits(settings, metrics=metrics, clock=clock)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        sweeper = asyncio.create_task(_sweep_rate_limits(database, clock))
         try:
             yield
         finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+            if limits.shared is not None:
+                await limits.shared.close()
             await database.dispose()
 
     app = FastAPI(
@@ -34,8 +58,17 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     app.state.database = database
+    app.state.metrics = metrics
+    app.state.join_limits = limits
     problems.install(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    # Outermost: it times and logs everything, including what the body limit refuses.
+    app.add_middleware(
+        TelemetryMiddleware,
+        metrics=metrics,
+        database=database,
+        trusted_proxies=settings.trusted_proxy_networks,
+    )
     app.include_router(api_public.router)
     app.include_router(api_staff.router)
 
@@ -57,7 +90,50 @@ def create_app(settings: Settings) -> FastAPI:
             headers={"Retry-After": str(problems.RETRY_AFTER_SECONDS)},
         )
 
+    # For Prometheus, not for API clients: left out of the OpenAPI document.
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus_metrics() -> Response:
+        """Prometheus text format; with several workers, the sum over all of them."""
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
     return app
+
+
+def _join_limits(settings: Settings, *, metrics: Metrics, clock: Callable[[], float]) -> JoinLimits:
+    shared = None
+    if settings.rate_limit_url:
+
+        def on_fallback_change(falling_back: bool) -> None:
+            metrics.limiter_fallback.set(1 if falling_back else 0)
+            if falling_back:
+                _log.warning("rate_limiter.fallback", detail="shared store unavailable; limiting per process")
+            else:
+                _log.info("rate_limiter.recovered", detail="shared store answers again")
+
+        shared = ResilientLimiter(
+            RedisLimiter(settings.rate_limit_url, clock=clock),
+            fallback=InProcessLimiter(clock=clock),
+            on_fallback_change=on_fallback_change,
+        )
+    metrics.limiter_fallback.set(0)
+    return JoinLimits(
+        per_ip=RatePolicy.parse(settings.rate_limit_per_ip, name="per-ip"),
+        per_mobile=RatePolicy.parse(settings.rate_limit_per_mobile, name="per-mobile"),
+        shared=shared,
+        clock=clock,
+    )
+
+
+async def _sweep_rate_limits(database: Database, clock: Callable[[], float]) -> None:
+    """Forget rate-limit rows whose allowance is whole again, now and then (every instance does it)."""
+    while True:
+        await asyncio.sleep(RATE_LIMIT_SWEEP_SECONDS)
+        try:
+            deleted = await services.sweep_rate_limits(database=database, now=clock())
+        except Exception:  # the sweep is housekeeping: it must never take the app down
+            _log.warning("rate_limiter.sweep_failed", exc_info=True)
+        else:
+            _log.debug("rate_limiter.swept", deleted=deleted)
 
 
 def app_from_environment() -> FastAPI:

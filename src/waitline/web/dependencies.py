@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Path, Request
 
 from waitline import services
+from waitline.ratelimit import JoinLimits
 from waitline.store.engine import Database
 
 
@@ -17,6 +18,23 @@ def get_database(request: Request) -> Database:
 
 
 DatabaseDep = Annotated[Database, Depends(get_database)]
+
+
+def get_join_limits(request: Request) -> JoinLimits:
+    limits: JoinLimits = request.app.state.join_limits
+    return limits
+
+
+JoinLimitsDep = Annotated[JoinLimits, Depends(get_join_limits)]
+
+
+def get_client_ip(request: Request) -> str:
+    """As the telemetry middleware worked it out (socket peer, or trusted proxies' X-Forwarded-For)."""
+    address: str = request.scope["waitline.client_ip"]
+    return address
+
+
+ClientIP = Annotated[str, Depends(get_client_ip)]
 RestaurantId = Annotated[uuid.UUID, Path(alias="restaurantId")]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -13,6 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
 from waitline import domain
+from waitline.ratelimit import Decision, RateLimited
 
 MEDIA_TYPE = "application/problem+json"
 RETRY_AFTER_SECONDS = 2
@@ -22,6 +24,8 @@ _DOMAIN: dict[type[domain.WaitlineError], tuple[int, str]] = {
     domain.RestaurantNotFound: (404, "restaurant-not-found"),
     domain.EntryNotFound: (404, "entry-not-found"),
     domain.QueueClosed: (409, "queue-closed"),
+    domain.AlreadyInQueue: (409, "already-in-queue"),
+    RateLimited: (429, "rate-limited"),
     domain.TransitionNotAllowed: (409, "transition-not-allowed"),
     domain.SlugTaken: (409, "slug-taken"),
     domain.IdempotencyKeyReused: (422, "idempotency-key-reused"),
@@ -77,6 +81,16 @@ def problem_response(
 _PROBLEM_REF = "#/components/schemas/Problem"
 
 
+def rate_limit_headers(decision: Decision) -> dict[str, str]:
+    """The IETF RateLimit header fields (draft-ietf-httpapi-ratelimit-headers) for one decision."""
+    policy = decision.policy
+    wait = decision.reset_after if decision.allowed else decision.retry_after
+    return {
+        "RateLimit-Policy": f'"{policy.name}";q={policy.limit};w={math.ceil(policy.period_seconds)}',
+        "RateLimit": f'"{policy.name}";r={decision.remaining};t={math.ceil(wait)}',
+    }
+
+
 def documented(*statuses: int, **others: dict[str, Any]) -> dict[int | str, dict[str, Any]]:
     """The OpenAPI ``responses`` for the problems a route can answer with (and ``others``, by status)."""
     # "model" puts Problem (and FieldError) in components/schemas, where this $ref points.
@@ -96,6 +110,9 @@ async def _domain_error(_request: Request, error: Exception) -> JSONResponse:
         headers["WWW-Authenticate"] = "Bearer"
     if status == 503:
         headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    if isinstance(error, RateLimited):
+        headers.update(rate_limit_headers(error.decision))
+        headers["Retry-After"] = str(max(math.ceil(error.decision.retry_after), 1))
     title = code.replace("-", " ").capitalize()
     return problem_response(status=status, code=code, title=title, detail=error.detail, headers=headers)
 

@@ -1,0 +1,140 @@
+"""Logs and metrics: structlog JSON events with request ids and masked phone numbers; Prometheus metrics.
+
+Nothing here runs at import: ``configure_logging`` is called by ``create_app`` and the CLI, and ``Metrics``
+is built per app. With several uvicorn workers, ``waitline serve`` points PROMETHEUS_MULTIPROC_DIR at a fresh
+folder before the workers start, and ``/metrics`` of any worker reports the sum over all of them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sys
+from collections.abc import Callable, MutableMapping
+from typing import Any
+
+import structlog
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, multiprocess
+
+from waitline import phone
+
+# Anything that looks like a phone number in international form: masked wherever it appears in an event.
+_PHONE_LIKE = re.compile(r"\+\d{7,15}")
+
+
+def mask_phone_numbers(
+    _logger: Any, _method: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """A structlog processor: no full phone number leaves the process in a log line."""
+    for key, value in event.items():
+        if isinstance(value, str) and "+" in value:
+            event[key] = _PHONE_LIKE.sub(lambda match: phone.mask(match.group()), value)
+    return event
+
+
+def drop_terminal_colours(
+    _logger: Any, _method: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """uvicorn adds an ANSI-coloured copy of some messages; a log line needs only one."""
+    event.pop("color_message", None)
+    return event
+
+
+def configure_logging(*, json: bool | None = None, level: int = logging.INFO) -> None:
+    """structlog for our events, and the standard library's records (uvicorn, alembic) through it too."""
+    if json is None:
+        json = not sys.stderr.isatty()
+    shared: list[Callable[..., Any]] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        mask_phone_numbers,
+        drop_terminal_colours,
+    ]
+    renderer: Callable[..., Any] = (
+        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        cache_logger_on_first_use=True,
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[structlog.stdlib.ExtraAdder(), *shared],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                renderer,
+            ],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # uvicorn's access log would repeat our request event, with the raw path.
+    for name, propagate in (("uvicorn", True), ("uvicorn.error", True), ("uvicorn.access", False)):
+        logger = logging.getLogger(name)
+        logger.handlers.clear()
+        logger.propagate = propagate
+    logging.getLogger("uvicorn.access").disabled = True
+
+
+class Metrics:
+    """The app's Prometheus metrics, on a registry of its own."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.multiprocess = "PROMETHEUS_MULTIPROC_DIR" in os.environ
+        registry = None if self.multiprocess else self.registry
+        if self.multiprocess:
+            multiprocess.MultiProcessCollector(self.registry)  # type: ignore[no-untyped-call]
+        self.requests = Histogram(
+            "waitline_request_duration_seconds",
+            "HTTP request latency by route template, method and status",
+            ["route", "method", "status"],
+            buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=registry,
+        )
+        self.joins = Counter(
+            "waitline_joins_total",
+            "Join requests by outcome: created, replayed, rejected, rate_limited, unavailable",
+            ["outcome"],
+            registry=registry,
+        )
+        self.call_next = Counter(
+            "waitline_call_next_total",
+            "Call-next requests by outcome: called, empty",
+            ["outcome"],
+            registry=registry,
+        )
+        self.transitions = Counter(
+            "waitline_transitions_total",
+            "Entry transitions by action and outcome: done, conflict, not_found",
+            ["action", "outcome"],
+            registry=registry,
+        )
+        self.errors = Counter(
+            "waitline_errors_total", "Problem responses by HTTP status", ["status"], registry=registry
+        )
+        self.pool_in_use = Gauge(
+            "waitline_db_pool_connections_in_use",
+            "Database connections checked out of the pool",
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
+        self.pool_size = Gauge(
+            "waitline_db_pool_size",
+            "Database connections the pool may hold (size plus overflow)",
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
+        self.limiter_fallback = Gauge(
+            "waitline_rate_limiter_fallback_active",
+            "1 while the shared rate-limit store fails and this process limits on its own",
+            registry=registry,
+            multiprocess_mode="livemax",
+        )

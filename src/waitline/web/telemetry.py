@@ -1,0 +1,109 @@
+"""One log event and one latency observation per request; the request id; queue outcomes as counters.
+
+A pure ASGI middleware, so that it also sees the responses error handlers and other middleware produce.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import structlog
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from waitline.config import IPNetwork
+from waitline.observability import Metrics
+from waitline.store.engine import Database
+from waitline.web.client_ip import client_ip
+
+REQUEST_ID_HEADER = b"x-request-id"
+_ACCEPTABLE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
+
+# (endpoint name, HTTP status) -> the outcome counted for that queue operation.
+_JOIN_OUTCOMES = {201: "created", 200: "replayed", 429: "rate_limited", 503: "unavailable"}
+_TRANSITION_OUTCOMES = {200: "done", 409: "conflict", 404: "not_found"}
+_TRANSITION_ENDPOINTS = {"seat": "seat", "no_show": "no-show", "cancel": "cancel", "leave_queue": "leave"}
+
+_log = structlog.get_logger("waitline.request")
+
+
+class TelemetryMiddleware:
+    def __init__(
+        self, app: ASGIApp, *, metrics: Metrics, database: Database, trusted_proxies: Sequence[IPNetwork]
+    ) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.database = database
+        self.trusted_proxies = trusted_proxies
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = _request_id(scope)
+        scope["waitline.client_ip"] = client_ip(
+            peer=(scope.get("client") or (None,))[0],
+            forwarded_for=[
+                value.decode("latin-1") for name, value in scope["headers"] if name == b"x-forwarded-for"
+            ],
+            trusted=self.trusted_proxies,
+        )
+        status = 500
+
+        async def send_with_request_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (REQUEST_ID_HEADER, request_id.encode())]
+            await send(message)
+
+        with structlog.contextvars.bound_contextvars(request_id=request_id):
+            try:
+                await self.app(scope, receive, send_with_request_id)
+            finally:
+                self._record(scope, status, time.perf_counter() - started)
+
+    def _record(self, scope: Scope, status: int, duration: float) -> None:
+        route = scope.get("route")
+        template = getattr(route, "path", None) or "unmatched"
+        endpoint = getattr(route, "name", None)
+        self.metrics.requests.labels(template, scope["method"], str(status)).observe(duration)
+        if status >= 400:
+            self.metrics.errors.labels(str(status)).inc()
+        self._count_queue_outcome(endpoint, status)
+        pool = self.database.pool_status()
+        self.metrics.pool_in_use.set(pool.in_use)
+        self.metrics.pool_size.set(pool.capacity)
+        params: dict[str, Any] = scope.get("path_params", {})
+        _log.info(
+            "request",
+            method=scope["method"],
+            route=template,
+            status=status,
+            duration_ms=round(duration * 1000, 2),
+            restaurant=params.get("slug") or params.get("restaurantId"),
+            entry_id=params.get("entry_id"),
+            client=scope["waitline.client_ip"],
+        )
+
+    def _count_queue_outcome(self, endpoint: str | None, status: int) -> None:
+        if endpoint == "join_queue":
+            self.metrics.joins.labels(_JOIN_OUTCOMES.get(status, "rejected")).inc()
+        elif endpoint == "call_next" and status in (200, 204):
+            self.metrics.call_next.labels("called" if status == 200 else "empty").inc()
+        elif endpoint in _TRANSITION_ENDPOINTS and status in _TRANSITION_OUTCOMES:
+            self.metrics.transitions.labels(
+                _TRANSITION_ENDPOINTS[endpoint], _TRANSITION_OUTCOMES[status]
+            ).inc()
+
+
+def _request_id(scope: Scope) -> str:
+    for name, value in scope["headers"]:
+        if name == REQUEST_ID_HEADER and _ACCEPTABLE_REQUEST_ID.fullmatch(value):
+            return str(value.decode())
+    return uuid.uuid4().hex
