@@ -64,7 +64,9 @@ def postgres_admin_url() -> Iterator[str]:
 def postgres_template(postgres_admin_url: str) -> Iterator[str]:
     """Name of a migrated template database, made once per session."""
     name = f"waitline_template_{os.getpid()}"
-    asyncio.run(postgres.execute(postgres_admin_url, f"DROP DATABASE IF EXISTS {name}", f"CREATE DATABASE {name}"))
+    asyncio.run(
+        postgres.execute(postgres_admin_url, f"DROP DATABASE IF EXISTS {name}", f"CREATE DATABASE {name}")
+    )
     asyncio.run(migrate_database(postgres.with_database(postgres_admin_url, name)))
     yield name
     asyncio.run(postgres.execute(postgres_admin_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
@@ -106,7 +108,9 @@ def settings(database_url: str) -> Settings:
 
 @pytest.fixture
 async def database(settings: Settings) -> AsyncIterator[Database]:
-    database = Database(make_engine(settings), transaction_timeout_seconds=settings.transaction_timeout_seconds)
+    database = Database(
+        make_engine(settings), transaction_timeout_seconds=settings.transaction_timeout_seconds
+    )
     yield database
     await database.dispose()
 
@@ -146,7 +150,9 @@ class StaffRestaurant:
         return {"Authorization": f"Bearer {self.token}"}
 
 
-async def make_restaurant(database: Database, slug: str = "luigis", region: str | None = "GB") -> StaffRestaurant:
+async def make_restaurant(
+    database: Database, slug: str = "luigis", region: str | None = "GB"
+) -> StaffRestaurant:
     restaurant = await services.create_restaurant(
         database=database, slug=slug, name=slug.title(), default_region=region
     )

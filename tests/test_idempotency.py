@@ -52,7 +52,9 @@ async def test_the_same_key_in_body_and_header_is_one_request(
         json=join_body(1, idempotencyKey="k-1"),
         headers={"Idempotency-Key": "k-1"},
     )
-    third = await client.post(f"{restaurant.public}/queue", json=join_body(1), headers={"Idempotency-Key": "k-1"})
+    third = await client.post(
+        f"{restaurant.public}/queue", json=join_body(1), headers={"Idempotency-Key": "k-1"}
+    )
 
     assert first.status_code == 201
     assert (second.status_code, third.status_code) == (200, 200)

@@ -30,15 +30,21 @@ async def test_a_join_returns_the_entry_with_token_and_position(
     assert "mobileNumber" not in entry
 
 
-async def test_tokens_count_up_and_positions_follow(client: httpx.AsyncClient, restaurant: StaffRestaurant) -> None:
+async def test_tokens_count_up_and_positions_follow(
+    client: httpx.AsyncClient, restaurant: StaffRestaurant
+) -> None:
     entries = [(await client.post(f"{restaurant.public}/queue", json=join_body(i))).json() for i in range(3)]
 
     assert [entry["tokenNumber"] for entry in entries] == [1, 2, 3]
     assert [entry["position"] for entry in entries] == [1, 2, 3]
 
 
-async def test_a_rolled_back_join_gives_its_token_back(database: Database, restaurant: StaffRestaurant) -> None:
-    request = JoinRequest(slug="luigis", name="Ada", mobile="+14155550101", party_size=2, idempotency_key=None)
+async def test_a_rolled_back_join_gives_its_token_back(
+    database: Database, restaurant: StaffRestaurant
+) -> None:
+    request = JoinRequest(
+        slug="luigis", name="Ada", mobile="+14155550101", party_size=2, idempotency_key=None
+    )
 
     class Abort(Exception):
         pass
@@ -50,12 +56,19 @@ async def test_a_rolled_back_join_gives_its_token_back(database: Database, resta
             raise Abort
 
     result = await services.join(
-        database=database, slug="luigis", name="Ada", mobile="+14155550101", party_size=2, idempotency_key=None
+        database=database,
+        slug="luigis",
+        name="Ada",
+        mobile="+14155550101",
+        party_size=2,
+        idempotency_key=None,
     )
     assert result.entry.token_number == 1
 
 
-async def test_joining_an_unknown_restaurant_is_404(client: httpx.AsyncClient, restaurant: StaffRestaurant) -> None:
+async def test_joining_an_unknown_restaurant_is_404(
+    client: httpx.AsyncClient, restaurant: StaffRestaurant
+) -> None:
     response = await client.post("/api/public/nobody-here/queue", json=join_body())
 
     assert response.status_code == 404
@@ -85,7 +98,9 @@ async def test_a_paused_queue_refuses_joins_until_resumed(
     assert accepted.json()["tokenNumber"] == 1
 
 
-async def test_pausing_keeps_the_waiting_guests(client: httpx.AsyncClient, restaurant: StaffRestaurant) -> None:
+async def test_pausing_keeps_the_waiting_guests(
+    client: httpx.AsyncClient, restaurant: StaffRestaurant
+) -> None:
     joined = await client.post(f"{restaurant.public}/queue", json=join_body(1))
     await client.post(f"{restaurant.admin}/queue/pause", headers=restaurant.headers)
 
@@ -106,7 +121,9 @@ async def test_national_numbers_need_the_restaurants_default_region(
     international_there = await client.post(
         f"{international_only.public}/queue", json=join_body(1, mobileNumber="+447911123456")
     )
-    national_in_gb = await client.post(f"{restaurant.public}/queue", json=join_body(1, mobileNumber="07911 123456"))
+    national_in_gb = await client.post(
+        f"{restaurant.public}/queue", json=join_body(1, mobileNumber="07911 123456")
+    )
 
     assert national_there.status_code == 422
     assert national_there.json()["type"] == "urn:waitline:problem:invalid-mobile-number"
@@ -130,4 +147,3 @@ async def test_the_staff_see_the_mobile_number_in_e164(
 
     assert [entry["mobileNumber"] for entry in listed.json()["entries"]] == ["+447911123456"]
     assert called.json()["mobileNumber"] == "+447911123456"
-
