@@ -93,6 +93,9 @@ class ChangeListener:
                 backoff = 0.2
             except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
                 _log.warning("LISTEN connection failed (%s); retrying in %.1f s", error, backoff)
+            except Exception:
+                # Whatever it was, live pages must not go without signals for good: log it, and go on.
+                _log.exception("LISTEN connection failed; retrying in %.1f s", backoff)
             self._on_listening(False)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self._max_backoff)

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
+from waitline import services
 from waitline.config import Settings
 from waitline.store.engine import Database, make_engine
-from waitline.web import api_public, api_staff, problems
+from waitline.store.notifications import ChangeListener
+from waitline.web import api_public, api_staff, live, pages_guest, pages_staff, problems
 from waitline.web.body_limit import BodyLimitMiddleware
+from waitline.web.rendering import Pages, StaticAssets
 
 READINESS_TIMEOUT_SECONDS = 1.0
 
@@ -21,11 +28,23 @@ def create_app(settings: Settings) -> FastAPI:
         make_engine(settings), transaction_timeout_seconds=settings.transaction_timeout_seconds
     )
 
+    hub = live.LiveHub(
+        max_connections=settings.live_max_connections,
+        poll_seconds=settings.live_poll_seconds,
+        refresh_seconds=settings.live_refresh_seconds,
+    )
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        signals = asyncio.create_task(_watch_changes(settings, database, hub))
         try:
-            yield
+            with live.ending_streams_on_shutdown(hub):
+                yield
         finally:
+            hub.close()
+            signals.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await signals
             await database.dispose()
 
     app = FastAPI(
@@ -36,10 +55,14 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     app.state.database = database
+    app.state.hub = hub
+    app.state.pages = Pages(settings)
+    app.state.page_hosts = frozenset({urlsplit(settings.public_url).netloc} if settings.public_url else ())
     problems.install(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.include_router(api_public.router)
     app.include_router(api_staff.router)
+    app.mount("/static", StaticAssets(), name="static")
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:
@@ -59,7 +82,23 @@ def create_app(settings: Settings) -> FastAPI:
             headers={"Retry-After": str(problems.RETRY_AFTER_SECONDS)},
         )
 
+    # Last: the guest pages live at /{slug}, below every fixed path.
+    app.include_router(pages_staff.router)
+    app.include_router(pages_guest.router)
     return app
+
+
+async def _watch_changes(settings: Settings, database: Database, hub: live.LiveHub) -> None:
+    """Feeds the live pages' hub: PostgreSQL's NOTIFY through one LISTEN connection, or SQLite's counters."""
+    dsn = settings.listen_dsn
+    if dsn is not None:
+        await ChangeListener(dsn=dsn, on_change=hub.on_change, on_listening=hub.signals).run()
+        return
+
+    async def read_versions(restaurant_ids: set[uuid.UUID]) -> dict[uuid.UUID, int]:
+        return await services.queue_versions(database=database, restaurant_ids=restaurant_ids)
+
+    await live.poll_versions(hub, read_versions)
 
 
 def app_from_environment() -> FastAPI:

@@ -143,3 +143,8 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected_error)
+
+
+def status_of(error: domain.WaitlineError) -> int:
+    """The HTTP status the API answers this error with (the pages use the same)."""
+    return _DOMAIN.get(type(error), (400, "bad-request"))[0]
