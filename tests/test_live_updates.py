@@ -222,7 +222,7 @@ async def test_a_process_refuses_live_connections_beyond_its_limit(
 
 
 async def test_a_client_that_does_not_take_its_updates_is_dropped() -> None:
-    hub = LiveHub(max_connections=10, poll_seconds=0.05, refresh_seconds=30)
+    hub = LiveHub(max_connections=10, poll_seconds=0.05, refresh_seconds=30, render_slots=1)
     restaurant_id = uuid.uuid4()
     renders = 0
 

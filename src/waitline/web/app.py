@@ -32,6 +32,7 @@ def create_app(settings: Settings) -> FastAPI:
         max_connections=settings.live_max_connections,
         poll_seconds=settings.live_poll_seconds,
         refresh_seconds=settings.live_refresh_seconds,
+        render_slots=max(1, settings.pool_size // 2),
     )
 
     @asynccontextmanager

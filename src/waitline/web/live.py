@@ -8,7 +8,8 @@ Streams also re-read every ``live_refresh_seconds`` (and every ``live_poll_secon
 connection is down), and after the LISTEN connection comes back, as signals may have been lost meanwhile.
 
 Bounded: a stream holds one flag and the last HTML it sent (no queue of events), and no database connection
-between re-reads; re-reads run at most ``_RENDER_SLOTS`` at a time per process and at most one per
+between re-reads; re-reads run at most ``render_slots`` at a time per process (half the connection pool,
+so that requests always find connections) and at most one per
 ``_MIN_RENDER_INTERVAL`` per stream, however many changes arrive; a client that does not take an update
 within ``live_send_timeout_seconds`` is dropped; at most ``live_max_connections`` streams per process; a
 stream ends after ``live_max_stream_seconds`` (the browser reconnects, to any instance) or when the server
@@ -32,12 +33,11 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from waitline.config import Settings
-from waitline.domain import NotAuthenticated, NotPermitted, ServiceUnavailable
+from waitline.domain import ServiceUnavailable, WaitlineError
 from waitline.store.notifications import QueueChange
 
 _log = logging.getLogger("waitline.live")
 
-_RENDER_SLOTS = 4
 _MIN_RENDER_INTERVAL = 0.2
 _HEARTBEAT_SECONDS = 15.0
 _RETRY_MILLISECONDS = 2000
@@ -67,7 +67,9 @@ class HubFull(Exception):
 
 
 class LiveHub:
-    def __init__(self, *, max_connections: int, poll_seconds: float, refresh_seconds: float) -> None:
+    def __init__(
+        self, *, max_connections: int, poll_seconds: float, refresh_seconds: float, render_slots: int
+    ) -> None:
         self.max_connections = max_connections
         self.poll_seconds = poll_seconds
         self.refresh_seconds = refresh_seconds
@@ -75,7 +77,7 @@ class LiveHub:
         self._count = 0
         self._signals_up = False
         self.closing = False
-        self.render_slots = asyncio.Semaphore(_RENDER_SLOTS)
+        self.render_slots = asyncio.Semaphore(render_slots)
 
     @property
     def connections(self) -> int:
@@ -236,11 +238,12 @@ class EventStream(Response):
                 try:
                     async with self.hub.render_slots:
                         html = await self.read_and_render()
-                except (NotAuthenticated, NotPermitted):
-                    await self._send(send, pending + ended_event(), more_body=False)
-                    return
                 except ServiceUnavailable:
                     pass  # the database is busy: the page keeps what it shows; try again later
+                except WaitlineError:
+                    # Signed out, or the entry or restaurant is gone: the page reloads and says so.
+                    await self._send(send, pending + ended_event(), more_body=False)
+                    return
                 if html is not None and html != last_html:
                     pending += _event("update", html)
                     last_html = html

@@ -11,6 +11,7 @@ import functools
 import io
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import segno
@@ -21,6 +22,7 @@ from pydantic import BaseModel, Field, StringConstraints, ValidationError
 from waitline import phone, services
 from waitline.domain import (
     MAX_PARTY_SIZE,
+    Entry,
     IdempotencyKeyReused,
     InvalidMobileNumber,
     QueueClosed,
@@ -85,12 +87,22 @@ async def join_context(*, database: Database, slug: str) -> dict[str, Any]:
 
 @router.get("/{slug}")
 async def join_page(request: Request, slug: str, database: DatabaseDep, pages: PagesDep) -> Response:
-    context = await join_context(database=database, slug=slug)
-    return pages.page(
-        request,
-        "join.html",
-        {**context, "form": {"party_size": "2"}, "errors": {}, "message": None, "key": str(uuid.uuid4())},
-    )
+    # The script replaces the key with crypto.randomUUID() on load; this one serves browsers without it.
+    form = {"party_size": "2", "idempotency_key": str(uuid.uuid4())}
+    return pages.page(request, "join.html", await join_form_context(database=database, slug=slug, form=form))
+
+
+async def join_form_context(
+    *, database: Database, slug: str, form: dict[str, str], refusal: Refusal | None = None
+) -> dict[str, Any]:
+    """The join page's context: the live part's, and the form as typed, with what was refused."""
+    return {
+        **await join_context(database=database, slug=slug),
+        "form": form,
+        "key": form.get("idempotency_key", ""),
+        "errors": refusal.errors if refusal else {},
+        "message": refusal.message if refusal else None,
+    }
 
 
 async def live_part(
@@ -111,14 +123,20 @@ async def join_live(request: Request, slug: str, database: DatabaseDep, pages: P
     return await live_part(request, pages, "_join_live.html", context)
 
 
-@router.post("/{slug}/join")
-async def join(request: Request, slug: str, database: DatabaseDep, pages: PagesDep) -> Response:
-    """One submission; a retry sends the same idempotency key, so it can never make a second entry."""
-    submitted = {name: (await request.form()).get(name) for name in JoinForm.model_fields}
-    errors: dict[str, str] = {}
-    message = None
+@dataclass(frozen=True)
+class Refusal:
+    status_code: int
+    message: str | None  # above the form
+    errors: dict[str, str]  # next to the fields
+
+
+async def _attempt_join(*, database: Database, slug: str, submitted: dict[str, str]) -> Entry | Refusal:
     try:
         form = JoinForm.model_validate(submitted)
+    except ValidationError as error:
+        fields = {str(item["loc"][0]) for item in error.errors()}
+        return Refusal(422, None, {field: _FIELD_MESSAGES[field] for field in fields})
+    try:
         result = await services.join(
             database=database,
             slug=slug,
@@ -127,40 +145,34 @@ async def join(request: Request, slug: str, database: DatabaseDep, pages: PagesD
             party_size=form.party_size,
             idempotency_key=form.idempotency_key,
         )
-    except ValidationError as error:
-        errors = {str(item["loc"][0]): _FIELD_MESSAGES[str(item["loc"][0])] for item in error.errors()}
-        status_code = 422
     except RestaurantNotFound:
         raise
-    except WaitlineError as error:  # refused (queue paused, invalid number, rate limited, ...)
+    except WaitlineError as error:  # refused: queue paused, invalid number, rate limited, ...
         field, text = _refusal(error)
-        if field:
-            errors[field] = text
-        else:
-            message = text
-        status_code = status_of(error)
-    else:
-        location = f"/{slug}/e/{result.entry.id}"
-        if _wants_json(request):
-            return JSONResponse({"location": location, "token": result.entry.token_number})
-        return RedirectResponse(location, status_code=303)
+        return Refusal(status_of(error), None if field else text, {field: text} if field else {})
+    return result.entry
 
+
+@router.post("/{slug}/join")
+async def join(request: Request, slug: str, database: DatabaseDep, pages: PagesDep) -> Response:
+    """One submission; a retry sends the same idempotency key, so it can never make a second entry.
+
+    The page's script gets JSON; a browser without it gets the status page, or the form again.
+    """
+    posted = await request.form()
+    submitted = {name: value for name in JoinForm.model_fields if isinstance(value := posted.get(name), str)}
+    outcome = await _attempt_join(database=database, slug=slug, submitted=submitted)
+    if isinstance(outcome, Entry):
+        location = f"/{slug}/e/{outcome.id}"
+        if _wants_json(request):
+            return JSONResponse({"location": location, "token": outcome.token_number})
+        return RedirectResponse(location, status_code=303)
     if _wants_json(request):
-        return JSONResponse({"message": message, "errors": errors}, status_code=status_code)
-    context = await join_context(database=database, slug=slug)
-    form_values = {name: value if isinstance(value, str) else "" for name, value in submitted.items()}
-    return pages.page(
-        request,
-        "join.html",
-        {
-            **context,
-            "form": form_values,
-            "errors": errors,
-            "message": message,
-            "key": form_values["idempotency_key"],
-        },
-        status_code=status_code,
-    )
+        return JSONResponse(
+            {"message": outcome.message, "errors": outcome.errors}, status_code=outcome.status_code
+        )
+    context = await join_form_context(database=database, slug=slug, form=submitted, refusal=outcome)
+    return pages.page(request, "join.html", context, status_code=outcome.status_code)
 
 
 def _wants_json(request: Request) -> bool:

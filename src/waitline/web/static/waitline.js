@@ -59,7 +59,7 @@
         delay = 1000;
         swap(region, event.data);
       });
-      // The staff session ended: reloading shows the sign-in page.
+      // The staff session ended, or what the page shows is gone: reloading shows the sign-in page or why.
       source.addEventListener("ended", () => {
         source.close();
         window.location.reload();
