@@ -516,9 +516,14 @@ async def test_an_unknown_slug_is_404(client: httpx.AsyncClient, restaurant: Sta
 
 
 async def test_an_unknown_route_is_404_problem_json(client: httpx.AsyncClient) -> None:
-    for path in ["/", "/api", "/api/public", "/api/public/luigis/queue/extra/parts", "/api/admin", "/nope"]:
+    for path in ["/", "/api/public/luigis/queue/extra/parts", "/api/admin/x/y/z/w"]:
         problem = assert_problem(await client.get(path), 404)
         assert problem["type"] == "about:blank"
+    # One segment is a guest page's address (/{slug}): to a client that asks for JSON, its 404 is
+    # problem+json naming what is missing (a browser gets the 404 page).
+    for path in ["/api", "/nope"]:
+        problem = assert_problem(await client.get(path, headers={"Accept": "application/json"}), 404)
+        assert problem["type"] == "urn:waitline:problem:restaurant-not-found"
 
 
 async def test_a_wrong_method_is_405_problem_json_naming_the_allowed_ones(

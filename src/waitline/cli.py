@@ -16,9 +16,9 @@ from typing import TypeVar
 import click
 import uvicorn
 
-from waitline import services
+from waitline import auth, services
 from waitline.config import Settings
-from waitline.domain import SLUG_PATTERN, RestaurantNotFound, WaitlineError
+from waitline.domain import RESERVED_SLUGS, SLUG_PATTERN, RestaurantNotFound, WaitlineError
 from waitline.observability import configure_logging
 from waitline.store import migrations
 from waitline.store.engine import Database, open_database
@@ -26,6 +26,7 @@ from waitline.store.engine import Database, open_database
 T = TypeVar("T")
 
 DEMO_SLUG = "demo"
+DEMO_STAFF_EMAIL = "staff@demo.test"
 
 
 def _run(use_case: Callable[[Database], Awaitable[T]], settings: Settings | None = None) -> T:
@@ -52,7 +53,15 @@ def _migrate(settings: Settings) -> None:
 def _validate_slug(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
     if not re.fullmatch(SLUG_PATTERN, value):
         raise click.BadParameter("use 1-63 lowercase letters, digits and inner hyphens, e.g. 'luigis-soho'")
+    if value in RESERVED_SLUGS:
+        raise click.BadParameter(f"{value!r} is a path of the web app; choose another slug")
     return value
+
+
+def _validate_email(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", value.strip()):
+        raise click.BadParameter("give an email address, e.g. ada@example.com")
+    return value.strip()
 
 
 def _validate_region(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
@@ -142,13 +151,42 @@ def token_create(slug: str) -> None:
     click.echo(json.dumps({"token": secret}))
 
 
+@main.group()
+def staff() -> None:
+    """Staff logins for the web dashboard."""
+
+
+@staff.command("create")
+@click.option("--restaurant", "slug", required=True, help="The restaurant's slug.")
+@click.option("--email", required=True, callback=_validate_email)
+def staff_create(slug: str, email: str) -> None:
+    """Create a staff login. The password is read from standard input (its first line) when it is piped in;
+    otherwise one is generated and printed (it is shown only this once)."""
+    piped = not sys.stdin.isatty()
+    password = sys.stdin.readline().rstrip("\r\n") if piped else ""
+    generated = not password
+    if generated:
+        password = auth.new_password()
+    created = _run(
+        lambda database: services.create_staff(database=database, slug=slug, email=email, password=password)
+    )
+    shown: dict[str, str] = {"restaurant": slug, "email": created.email}
+    if generated:
+        shown["password"] = password
+    click.echo(json.dumps(shown))
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
 def demo(host: str, port: int) -> None:
-    """Serve with a demo restaurant, printing its URL and a fresh staff token."""
+    """Serve with a demo restaurant, printing its pages, a staff login and a fresh staff API token.
+
+    The demo staff login gets a new generated password on every run (only its hash is stored, so an old
+    one could not be shown again)."""
     settings = Settings()
     _migrate(settings)
+    password = auth.new_password()
 
     async def set_up(database: Database) -> tuple[str, str]:
         try:
@@ -157,6 +195,9 @@ def demo(host: str, port: int) -> None:
             found = await services.create_restaurant(
                 database=database, slug=DEMO_SLUG, name="Demo Bistro", default_region="US"
             )
+        await services.create_staff(
+            database=database, slug=DEMO_SLUG, email=DEMO_STAFF_EMAIL, password=password, reset_existing=True
+        )
         return str(found.id), await services.create_api_token(database=database, slug=DEMO_SLUG)
 
     restaurant_id, secret = _run(set_up, settings)
@@ -165,10 +206,18 @@ def demo(host: str, port: int) -> None:
         f"""
 waitline is serving the demo restaurant on {settings.database_url}
 
+  Join the queue (guests):  {base}/{DEMO_SLUG}
+  Staff dashboard:          {base}/staff/{DEMO_SLUG}
+    email:                  {DEMO_STAFF_EMAIL}
+    password:               {password}
+  Now-serving board (TV):   {base}/{DEMO_SLUG}/board
+
   Guest API:    {base}/api/public/{DEMO_SLUG}
   API docs:     {base}/docs
   Staff token:  {secret}
   Staff API:    {base}/api/admin/{restaurant_id}/queue
+
+Open the join page in one tab and join; sign in to the dashboard in another and call that party.
 
 Try:
   curl -s -X POST {base}/api/public/{DEMO_SLUG}/queue -H 'content-type: application/json' \\

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -65,6 +66,23 @@ class Settings(BaseSettings):
     # JSON log lines; unset: JSON unless stderr is a terminal.
     log_json: bool | None = None
     log_level: str = "INFO"
+    # --- the web pages ---
+    # The address guests reach this server at (for the QR code), e.g. https://queue.example.com. Unset: the
+    # address the request came to.
+    public_url: str | None = None
+    # Secure cookies: unset means "when the request came over https"; set true behind a TLS-terminating proxy.
+    secure_cookies: bool | None = None
+    # The IANA time zone whose midnight starts "today" on the staff dashboard.
+    time_zone: str = "UTC"
+    staff_session_hours: float = Field(default=12.0, gt=0)
+    # Live pages: how often SQLite's change counters are polled (and PostgreSQL pages re-read while the
+    # LISTEN connection is down); how often a live page re-reads anyway; at most this many live connections
+    # per process; a client that does not take an update within the send timeout is dropped.
+    live_poll_seconds: float = Field(default=0.5, gt=0)
+    live_refresh_seconds: float = Field(default=30.0, gt=0)
+    live_max_connections: int = Field(default=500, ge=1)
+    live_send_timeout_seconds: float = Field(default=10.0, gt=0)
+    live_max_stream_seconds: float = Field(default=600.0, gt=0)
 
     @field_validator("database_url")
     @classmethod
@@ -87,6 +105,26 @@ class Settings(BaseSettings):
     @property
     def trusted_proxy_networks(self) -> tuple[IPNetwork, ...]:
         return ipaddress_networks(self.trusted_proxies)
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_time_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}: use an IANA name such as Europe/London") from None
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.time_zone)
+
+    @property
+    def listen_dsn(self) -> str | None:
+        """The plain PostgreSQL URL for the LISTEN connection (asyncpg directly); None on SQLite."""
+        if self.is_sqlite:
+            return None
+        return self.async_url.set(drivername="postgresql").render_as_string(hide_password=False)
 
     @property
     def async_url(self) -> URL:

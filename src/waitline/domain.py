@@ -201,3 +201,104 @@ SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
 
 class AlreadyInQueue(WaitlineError):
     """This mobile number already has a place in this queue: use the link from that join to follow it."""
+
+
+# Paths the web app serves at the top level; a restaurant cannot take one of these as its slug.
+RESERVED_SLUGS = frozenset({"api", "staff", "static", "docs", "redoc", "openapi.json", "healthz", "readyz"})
+
+MIN_PASSWORD_LENGTH = 10
+MAX_PASSWORD_LENGTH = 1024
+
+
+@dataclass(frozen=True)
+class StaffMember:
+    id: uuid.UUID
+    restaurant_id: uuid.UUID
+    email: str
+
+    @classmethod
+    def from_row(cls, row: Mapping[Any, Any]) -> StaffMember:
+        return cls(id=_as_uuid(row["id"]), restaurant_id=_as_uuid(row["restaurant_id"]), email=row["email"])
+
+
+@dataclass(frozen=True)
+class StaffSession:
+    """A signed-in staff member and the restaurant they work for."""
+
+    staff: StaffMember
+    restaurant: Restaurant
+
+
+@dataclass(frozen=True)
+class LoginAttempt:
+    """A login attempt let through by the throttle: its number among consecutive failures so far."""
+
+    number: int
+
+
+@dataclass(frozen=True)
+class DayCounts:
+    """What happened in a restaurant's queue since the day began."""
+
+    joined: int
+    called: int
+    seated: int
+    no_shows: int
+    cancelled: int
+
+    @classmethod
+    def from_row(cls, row: Mapping[Any, Any]) -> DayCounts:
+        return cls(
+            joined=int(row["joined"] or 0),
+            called=int(row["called"] or 0),
+            seated=int(row["seated"] or 0),
+            no_shows=int(row["no_shows"] or 0),
+            cancelled=int(row["cancelled"] or 0),
+        )
+
+
+@dataclass(frozen=True)
+class CalledToken:
+    """A token that was called, for the "now serving" board: no personal data."""
+
+    token_number: int
+    status: Status
+    called_at: datetime
+
+    @classmethod
+    def from_row(cls, row: Mapping[Any, Any]) -> CalledToken:
+        called_at = _as_datetime(row["called_at"])
+        assert called_at is not None
+        return cls(token_number=int(row["token_number"]), status=Status(row["status"]), called_at=called_at)
+
+
+def normalise_email(raw: str) -> str:
+    return raw.strip().lower()
+
+
+class LoginFailed(WaitlineError):
+    """That email and password do not match a staff account of this restaurant."""
+
+
+class LoginThrottled(WaitlineError):
+    """Too many failed sign-in attempts for this email. Please wait a few minutes and try again."""
+
+    def __init__(self, *, retry_after_seconds: int) -> None:
+        minutes = max(1, -(-retry_after_seconds // 60))
+        super().__init__(
+            "Too many failed sign-in attempts for this email. "
+            f"Please try again in {minutes} minute{'s' if minutes > 1 else ''}."
+        )
+        self.retry_after_seconds = retry_after_seconds
+
+
+class QueueChanged(WaitlineError):
+    """Another device called a party first; the list now shows who. Press again to call the next one."""
+
+
+class StaffExists(WaitlineError):
+    """A staff account with this email already exists for this restaurant."""
+
+
+class PasswordUnacceptable(WaitlineError):
+    """Passwords must be 10 to 1024 characters long."""

@@ -68,6 +68,8 @@ def configure_logging(*, json: bool | None = None, level: int = logging.INFO) ->
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                 structlog.processors.format_exc_info,
+                # Again, now that tracebacks are text: a database error's message carries its parameters.
+                mask_phone_numbers,
                 renderer,
             ],
         )

@@ -38,3 +38,18 @@ def mask(e164: str) -> str:
     if not e164.startswith("+" + country_code) or len(e164) <= kept + 2:
         return "*" * len(e164)
     return e164[:kept] + "*" * (len(e164) - kept - 2) + e164[-2:]
+
+
+def calling_code(region: str) -> int:
+    """``GB`` -> 44: the country code that national numbers of the region get."""
+    code: int = phonenumbers.country_code_for_region(region)
+    return code
+
+
+def example_mobile(region: str) -> str | None:
+    """A made-up mobile number as people of the region write it (``07400 123456``), for a placeholder."""
+    example = phonenumbers.example_number_for_type(region, phonenumbers.PhoneNumberType.MOBILE)
+    if example is None:
+        return None
+    national: str = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.NATIONAL)
+    return national

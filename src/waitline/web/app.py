@@ -6,8 +6,10 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from urllib.parse import urlsplit
 
 import structlog
 from fastapi import FastAPI
@@ -19,9 +21,11 @@ from waitline.config import Settings
 from waitline.observability import Metrics, configure_logging
 from waitline.ratelimit import InProcessLimiter, JoinLimits, RatePolicy, ResilientLimiter
 from waitline.store.engine import Database, open_database
+from waitline.store.notifications import ChangeListener
 from waitline.store.redis_limiter import RedisLimiter
-from waitline.web import api_public, api_staff, problems
+from waitline.web import api_public, api_staff, live, pages_guest, pages_staff, problems
 from waitline.web.body_limit import BodyLimitMiddleware
+from waitline.web.rendering import Pages, StaticAssets
 from waitline.web.telemetry import TelemetryMiddleware
 
 READINESS_TIMEOUT_SECONDS = 1.0
@@ -37,15 +41,26 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
     metrics = Metrics()
     limits = _join_limits(settings, metrics=metrics, clock=clock)
 
+    hub = live.LiveHub(
+        max_connections=settings.live_max_connections,
+        poll_seconds=settings.live_poll_seconds,
+        refresh_seconds=settings.live_refresh_seconds,
+        render_slots=max(1, settings.pool_size // 2),
+    )
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         sweeper = asyncio.create_task(_sweep_rate_limits(database, clock))
+        signals = asyncio.create_task(_watch_changes(settings, database, hub))
         try:
-            yield
+            with live.ending_streams_on_shutdown(hub):
+                yield
         finally:
-            sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
+            hub.close()
+            for task in (signals, sweeper):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             if limits.shared is not None:
                 await limits.shared.close()
             await database.dispose()
@@ -60,6 +75,9 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
     app.state.database = database
     app.state.metrics = metrics
     app.state.join_limits = limits
+    app.state.hub = hub
+    app.state.pages = Pages(settings)
+    app.state.page_hosts = frozenset({urlsplit(settings.public_url).netloc} if settings.public_url else ())
     problems.install(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     # Outermost: it times and logs everything, including what the body limit refuses.
@@ -71,6 +89,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
     )
     app.include_router(api_public.router)
     app.include_router(api_staff.router)
+    app.mount("/static", StaticAssets(), name="static")
 
     @app.get("/healthz", tags=["operations"], responses=problems.documented())
     async def healthz() -> dict[str, str]:
@@ -96,6 +115,9 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
         """Prometheus text format; with several workers, the sum over all of them."""
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    # Last: the guest pages live at /{slug}, below every fixed path.
+    app.include_router(pages_staff.router)
+    app.include_router(pages_guest.router)
     return app
 
 
@@ -134,6 +156,19 @@ async def _sweep_rate_limits(database: Database, clock: Callable[[], float]) -> 
             _log.warning("rate_limiter.sweep_failed", exc_info=True)
         else:
             _log.debug("rate_limiter.swept", deleted=deleted)
+
+
+async def _watch_changes(settings: Settings, database: Database, hub: live.LiveHub) -> None:
+    """Feeds the live pages' hub: PostgreSQL's NOTIFY through one LISTEN connection, or SQLite's counters."""
+    dsn = settings.listen_dsn
+    if dsn is not None:
+        await ChangeListener(dsn=dsn, on_change=hub.on_change, on_listening=hub.signals).run()
+        return
+
+    async def read_versions(restaurant_ids: set[uuid.UUID]) -> dict[uuid.UUID, int]:
+        return await services.queue_versions(database=database, restaurant_ids=restaurant_ids)
+
+    await live.poll_versions(hub, read_versions)
 
 
 def app_from_environment() -> FastAPI:

@@ -15,6 +15,7 @@ from starlette.routing import Match
 
 from waitline import domain
 from waitline.ratelimit import Decision, RateLimited
+from waitline.web.csrf import CsrfRefused
 
 MEDIA_TYPE = "application/problem+json"
 RETRY_AFTER_SECONDS = 2
@@ -32,6 +33,7 @@ _DOMAIN: dict[type[domain.WaitlineError], tuple[int, str]] = {
     domain.InvalidMobileNumber: (422, "invalid-mobile-number"),
     domain.NotAuthenticated: (401, "not-authenticated"),
     domain.NotPermitted: (403, "not-permitted"),
+    CsrfRefused: (403, "csrf-refused"),
     domain.ServiceUnavailable: (503, "service-unavailable"),
 }
 
@@ -188,3 +190,8 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected_error)
+
+
+def status_of(error: domain.WaitlineError) -> int:
+    """The HTTP status the API answers this error with (the pages use the same)."""
+    return _DOMAIN.get(type(error), (400, "bad-request"))[0]

@@ -5,6 +5,7 @@ A pure ASGI middleware, so that it also sees the responses error handlers and ot
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 import uuid
@@ -17,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from waitline.config import IPNetwork
 from waitline.observability import Metrics
 from waitline.store.engine import Database
+from waitline.web import problems
 from waitline.web.client_ip import client_ip
 
 REQUEST_ID_HEADER = b"x-request-id"
@@ -53,11 +55,12 @@ class TelemetryMiddleware:
             trusted=self.trusted_proxies,
         )
         status = 500
+        responded = False
 
         async def send_with_request_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, responded
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, responded = message["status"], True
                 message.setdefault("headers", [])
                 message["headers"] = [*message["headers"], (REQUEST_ID_HEADER, request_id.encode())]
             await send(message)
@@ -65,6 +68,12 @@ class TelemetryMiddleware:
         with structlog.contextvars.bound_contextvars(request_id=request_id):
             try:
                 await self.app(scope, receive, send_with_request_id)
+            except asyncio.CancelledError:
+                # Cut off by a shutdown whose grace ran out. The outcome is unknown (a join may still
+                # commit): "retry", with the same idempotency key, is the true answer, not uvicorn's 500.
+                if not responded:
+                    await _shutting_down(scope, receive, send_with_request_id)
+                raise
             finally:
                 self._record(scope, status, time.perf_counter() - started)
 
@@ -100,6 +109,17 @@ class TelemetryMiddleware:
             self.metrics.transitions.labels(
                 _TRANSITION_ENDPOINTS[endpoint], _TRANSITION_OUTCOMES[status]
             ).inc()
+
+
+async def _shutting_down(scope: Scope, receive: Receive, send: Send) -> None:
+    response = problems.problem_response(
+        status=503,
+        code="service-unavailable",
+        title="Service unavailable",
+        detail="The server is shutting down; please try again in a moment.",
+        headers={"Retry-After": str(problems.RETRY_AFTER_SECONDS)},
+    )
+    await response(scope, receive, send)
 
 
 def _request_id(scope: Scope) -> str:

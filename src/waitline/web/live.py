@@ -1,0 +1,318 @@
+"""Live pages: Server-Sent Events that re-render a page's live part whenever its restaurant's queue changes.
+
+A ``LiveHub`` per process knows which open streams watch which restaurant. It is woken by the database's
+change signals (``store.notifications``): on PostgreSQL the one LISTEN connection of the process; on SQLite a
+poller that reads the restaurants' change counters every ``live_poll_seconds``. A wake-up carries no data:
+each stream then re-reads the state through the services and sends the re-rendered HTML, if it changed.
+Streams also re-read every ``live_refresh_seconds`` (and every ``live_poll_seconds`` while the LISTEN
+connection is down), and after the LISTEN connection comes back, as signals may have been lost meanwhile.
+
+Bounded: a stream holds one flag and the last HTML it sent (no queue of events), and no database connection
+between re-reads; re-reads run at most ``render_slots`` at a time per process (half the connection pool,
+so that requests always find connections) and at most one per
+``_MIN_RENDER_INTERVAL`` per stream, however many changes arrive; a client that does not take an update
+within ``live_send_timeout_seconds`` is dropped; at most ``live_max_connections`` streams per process; a
+stream ends after ``live_max_stream_seconds`` (the browser reconnects, to any instance) or when the server
+shuts down, so that SIGTERM never waits on them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from types import FrameType
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from waitline.config import Settings
+from waitline.domain import ServiceUnavailable, WaitlineError
+from waitline.store.notifications import QueueChange
+
+_log = logging.getLogger("waitline.live")
+
+_MIN_RENDER_INTERVAL = 0.2
+_HEARTBEAT_SECONDS = 15.0
+_RETRY_MILLISECONDS = 2000
+
+
+class Subscription:
+    def __init__(self, restaurant_id: uuid.UUID) -> None:
+        self.restaurant_id = restaurant_id
+        self._woken = asyncio.Event()
+
+    def wake(self) -> None:
+        self._woken.set()
+
+    async def wait(self, seconds: float) -> bool:
+        """True when woken, False when ``seconds`` passed first."""
+        try:
+            await asyncio.wait_for(self._woken.wait(), timeout=seconds)
+        except TimeoutError:
+            return False
+        finally:
+            self._woken.clear()
+        return True
+
+
+class HubFull(Exception):
+    pass
+
+
+class LiveHub:
+    def __init__(
+        self, *, max_connections: int, poll_seconds: float, refresh_seconds: float, render_slots: int
+    ) -> None:
+        self.max_connections = max_connections
+        self.poll_seconds = poll_seconds
+        self.refresh_seconds = refresh_seconds
+        self._subscriptions: dict[uuid.UUID, set[Subscription]] = {}
+        self._count = 0
+        self._signals_up = False
+        self.closing = False
+        self.render_slots = asyncio.Semaphore(render_slots)
+
+    @property
+    def connections(self) -> int:
+        return self._count
+
+    def restaurants(self) -> set[uuid.UUID]:
+        return set(self._subscriptions)
+
+    @contextlib.contextmanager
+    def subscribe(self, restaurant_id: uuid.UUID) -> Iterator[Subscription]:
+        if self.closing or self._count >= self.max_connections:
+            raise HubFull()
+        subscription = Subscription(restaurant_id)
+        self._subscriptions.setdefault(restaurant_id, set()).add(subscription)
+        self._count += 1
+        try:
+            yield subscription
+        finally:
+            self._count -= 1
+            watchers = self._subscriptions.get(restaurant_id, set())
+            watchers.discard(subscription)
+            if not watchers:
+                self._subscriptions.pop(restaurant_id, None)
+
+    def changed(self, restaurant_id: uuid.UUID) -> None:
+        for subscription in self._subscriptions.get(restaurant_id, ()):
+            subscription.wake()
+
+    def on_change(self, change: QueueChange) -> None:
+        self.changed(change.restaurant_id)
+
+    def wake_all(self) -> None:
+        for watchers in self._subscriptions.values():
+            for subscription in watchers:
+                subscription.wake()
+
+    def signals(self, up: bool) -> None:
+        """Change signals arrive (or no longer do). When they come back, some may have been lost meanwhile."""
+        was_up, self._signals_up = self._signals_up, up
+        if up and not was_up:
+            self.wake_all()
+
+    @property
+    def signals_up(self) -> bool:
+        return self._signals_up
+
+    @property
+    def idle_timeout(self) -> float:
+        """How long a stream waits for a wake-up before it re-reads (or sends a heartbeat) anyway."""
+        return min(_HEARTBEAT_SECONDS, self.refresh_seconds) if self._signals_up else self.poll_seconds
+
+    def close(self) -> None:
+        """The server is shutting down: every stream ends now, and no new one starts."""
+        self.closing = True
+        self.wake_all()
+
+
+async def poll_versions(
+    hub: LiveHub, read_versions: Callable[[set[uuid.UUID]], Awaitable[dict[uuid.UUID, int]]]
+) -> None:
+    """SQLite's change signal: wake the streams of each restaurant whose change counter moved."""
+    seen: dict[uuid.UUID, int] = {}
+    while True:
+        watched = hub.restaurants()
+        if watched:
+            try:
+                versions = await read_versions(watched)
+            except Exception:  # the database is busy or away: streams poll by themselves meanwhile
+                _log.warning("could not read the change counters", exc_info=True)
+                hub.signals(False)
+            else:
+                hub.signals(True)
+                for restaurant_id, version in versions.items():
+                    # A restaurant seen for the first time wakes too: a change may have slipped in between
+                    # its stream's first read and this poll.
+                    if seen.get(restaurant_id) != version:
+                        hub.changed(restaurant_id)
+                seen = versions
+        await asyncio.sleep(hub.poll_seconds)
+
+
+def _event(name: str, data: str) -> bytes:
+    lines = "".join(f"data: {line}\n" for line in data.split("\n"))
+    return f"event: {name}\n{lines}\n".encode()
+
+
+def ended_event() -> bytes:
+    """Tells the page to reload (its staff session is gone): a stream of just that."""
+    return _event("ended", "")
+
+
+class EventStream(Response):
+    """``text/event-stream`` of a live page part: ``update`` events carry its HTML; ``ended`` says the page
+    should reload (the staff session ended)."""
+
+    media_type = "text/event-stream"
+
+    def __init__(
+        self,
+        *,
+        hub: LiveHub,
+        restaurant_id: uuid.UUID,
+        render: Callable[[], Awaitable[str]],
+        send_timeout_seconds: float,
+        max_seconds: float,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no", **(headers or {})},
+            media_type=self.media_type,
+        )
+        # A stream has no length.
+        self.raw_headers = [(name, value) for name, value in self.raw_headers if name != b"content-length"]
+        self.hub = hub
+        self.restaurant_id = restaurant_id
+        self.read_and_render = render
+        self.send_timeout_seconds = send_timeout_seconds
+        self.max_seconds = max_seconds
+        self._disconnected = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            with self.hub.subscribe(self.restaurant_id) as subscription:
+                await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+                watcher = asyncio.create_task(self._watch_disconnect(receive, subscription))
+                try:
+                    await self._stream(send, subscription)
+                finally:
+                    watcher.cancel()
+        except HubFull:
+            busy = Response(
+                "Too many live connections; retry shortly.\n",
+                status_code=503,
+                headers={"Retry-After": "5", "Cache-Control": "no-store"},
+            )
+            await busy(scope, receive, send)
+
+    async def _watch_disconnect(self, receive: Receive, subscription: Subscription) -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        self._disconnected = True
+        subscription.wake()
+
+    async def _stream(self, send: Send, subscription: Subscription) -> None:
+        deadline = time.monotonic() + self.max_seconds
+        last_html: str | None = None
+        last_render = last_send = 0.0
+        pending = f"retry: {_RETRY_MILLISECONDS}\n\n".encode()
+        woken = True  # the first read happens at once
+        while not (self.hub.closing or self._disconnected) and time.monotonic() < deadline:
+            since_render = time.monotonic() - last_render
+            # Re-read when woken; when signals are down (polling); and every refresh_seconds regardless.
+            if woken or not self.hub.signals_up or since_render >= self.hub.refresh_seconds:
+                if since_render < _MIN_RENDER_INTERVAL:
+                    await asyncio.sleep(_MIN_RENDER_INTERVAL - since_render)
+                last_render = time.monotonic()
+                html: str | None = None
+                try:
+                    async with self.hub.render_slots:
+                        html = await self.read_and_render()
+                except ServiceUnavailable:
+                    pass  # the database is busy: the page keeps what it shows; try again later
+                except WaitlineError:
+                    # Signed out, or the entry or restaurant is gone: the page reloads and says so.
+                    await self._send(send, pending + ended_event(), more_body=False)
+                    return
+                if html is not None and html != last_html:
+                    pending += _event("update", html)
+                    last_html = html
+            if not pending and time.monotonic() - last_send >= _HEARTBEAT_SECONDS:
+                pending = b": keep-alive\n\n"
+            if pending:
+                if not await self._send(send, pending):
+                    return
+                pending = b""
+                last_send = time.monotonic()
+            woken = await subscription.wait(self.hub.idle_timeout)
+        await self._send(send, b"", more_body=False)
+
+    async def _send(self, send: Send, body: bytes, *, more_body: bool = True) -> bool:
+        """False when the client is gone or too slow to take it: the stream ends without waiting more."""
+        try:
+            async with asyncio.timeout(self.send_timeout_seconds):
+                await send({"type": "http.response.body", "body": body, "more_body": more_body})
+        except TimeoutError:
+            _log.info(
+                "dropped a live client that did not take an update in %.0f s", self.send_timeout_seconds
+            )
+            return False
+        except OSError:
+            return False
+        return True
+
+
+@contextlib.contextmanager
+def ending_streams_on_shutdown(hub: LiveHub) -> Iterator[None]:
+    """Ends the live streams as soon as SIGTERM or SIGINT arrives.
+
+    The server waits for open connections before it shuts the app down, and a live stream would otherwise stay
+    open until the graceful shutdown timeout. The signal handler in place (the server's) still runs.
+    """
+    loop = asyncio.get_running_loop()
+    previous: dict[int, Any] = {}
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        loop.call_soon_threadsafe(hub.close)
+        earlier = previous.get(signum)
+        if callable(earlier):
+            earlier(signum, frame)
+        elif earlier == signal.SIG_DFL:
+            signal.signal(signum, signal.SIG_DFL)
+            signal.raise_signal(signum)
+
+    try:
+        for shutdown_signal in (signal.SIGTERM, signal.SIGINT):
+            previous[shutdown_signal] = signal.signal(shutdown_signal, handler)
+    except ValueError:  # not the main thread: nothing to chain onto
+        previous.clear()
+    try:
+        yield
+    finally:
+        for number, earlier in previous.items():
+            if signal.getsignal(number) is handler:
+                signal.signal(number, earlier)
+
+
+def stream(
+    request: Request, *, restaurant_id: uuid.UUID, render: Callable[[], Awaitable[str]]
+) -> EventStream:
+    """The live stream of one page part, with this app's limits."""
+    settings: Settings = request.app.state.settings
+    return EventStream(
+        hub=request.app.state.hub,
+        restaurant_id=restaurant_id,
+        render=render,
+        send_timeout_seconds=settings.live_send_timeout_seconds,
+        max_seconds=settings.live_max_stream_seconds,
+    )

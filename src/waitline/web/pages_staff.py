@@ -1,0 +1,311 @@
+"""The staff pages: sign in, the live dashboard (call next, seat, no-show, cancel, pause), the QR poster.
+
+Actions are forms that htmx posts (plain POSTs without JavaScript); the answer is the dashboard's live part
+re-rendered from the same context builder as the page, with a notice saying what happened, including when
+another device acted first and nothing changed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import RedirectResponse
+from pydantic import BaseModel, Field, ValidationError, field_validator
+
+from waitline import services
+from waitline.config import Settings
+from waitline.domain import (
+    MAX_PARTY_SIZE,
+    MAX_PASSWORD_LENGTH,
+    Entry,
+    LoginFailed,
+    LoginThrottled,
+    NotAuthenticated,
+    NotPermitted,
+    QueueChanged,
+    Restaurant,
+    StaffSession,
+    Transition,
+    TransitionNotAllowed,
+)
+from waitline.store.engine import Database
+from waitline.web import csrf, live
+from waitline.web.dependencies import DatabaseDep
+from waitline.web.pages_guest import join_url
+from waitline.web.problems import status_of
+from waitline.web.rendering import PageRoute, Pages, PagesDep, is_htmx
+
+SESSION_COOKIE = "wl_session"
+SESSION_COOKIE_PATH = "/staff"
+
+router = APIRouter(
+    prefix="/staff/{slug}",
+    route_class=PageRoute,
+    dependencies=[Depends(csrf.protect)],
+    include_in_schema=False,
+)
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+async def signed_in(request: Request, slug: str, database: DatabaseDep) -> StaffSession:
+    return await services.staff_session(
+        database=database, secret=request.cookies.get(SESSION_COOKIE), slug=slug
+    )
+
+
+SignedIn = Annotated[StaffSession, Depends(signed_in)]
+
+
+# --- signing in and out -----------------------------------------------------------------------------------
+
+
+def _login_page(
+    request: Request,
+    pages: Pages,
+    restaurant: Restaurant,
+    *,
+    email: str = "",
+    message: str | None = None,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    context = {"slug": restaurant.slug, "restaurant": restaurant, "email": email, "message": message}
+    return pages.page(request, "login.html", context, status_code=status_code, headers=headers)
+
+
+@router.get("/login")
+async def login_page(request: Request, slug: str, database: DatabaseDep, pages: PagesDep) -> Response:
+    restaurant = await services.get_restaurant(database=database, slug=slug)
+    return _login_page(request, pages, restaurant)
+
+
+@router.post("/login")
+async def log_in(
+    request: Request, slug: str, database: DatabaseDep, pages: PagesDep, settings: SettingsDep
+) -> Response:
+    form = await request.form()
+    email, password = (str(form.get(name) or "") for name in ("email", "password"))
+    restaurant = await services.get_restaurant(database=database, slug=slug)
+    try:
+        if not email or not password or len(password) > MAX_PASSWORD_LENGTH:
+            raise LoginFailed()
+        secret = await services.log_in(
+            database=database,
+            slug=slug,
+            email=email,
+            password=password,
+            session_lifetime=timedelta(hours=settings.staff_session_hours),
+        )
+    except LoginFailed as error:
+        return _login_page(request, pages, restaurant, email=email, message=error.detail, status_code=401)
+    except LoginThrottled as error:
+        retry_after = {"Retry-After": str(error.retry_after_seconds)}
+        return _login_page(
+            request,
+            pages,
+            restaurant,
+            email=email,
+            message=error.detail,
+            status_code=429,
+            headers=retry_after,
+        )
+    response = RedirectResponse(f"/staff/{slug}", status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        secret,
+        max_age=int(settings.staff_session_hours * 3600),
+        path=SESSION_COOKIE_PATH,
+        httponly=True,
+        samesite="lax",
+        secure=pages.secure(request),
+    )
+    return response
+
+
+@router.post("/logout")
+async def log_out(request: Request, slug: str, database: DatabaseDep) -> Response:
+    secret = request.cookies.get(SESSION_COOKIE)
+    if secret:
+        await services.log_out(database=database, secret=secret)
+    response = RedirectResponse(f"/staff/{slug}/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path=SESSION_COOKIE_PATH, httponly=True, samesite="lax")
+    return response
+
+
+# --- the dashboard ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Desk:
+    """A signed-in staff member's view of the dashboard, for one request."""
+
+    request: Request
+    database: Database
+    pages: Pages
+    session: StaffSession
+    settings: Settings
+
+    async def context(self) -> dict[str, Any]:
+        """The one context builder of the dashboard: for the page, its live part and each action's answer."""
+        view = await services.dashboard_view(
+            database=self.database, restaurant_id=self.session.restaurant.id, zone=self.settings.zone
+        )
+        return {
+            "view": view,
+            "restaurant": view.restaurant,
+            "slug": view.restaurant.slug,
+            "staff": self.session.staff,
+            "csrf_token": csrf.token(self.request),
+            "max_party_size": MAX_PARTY_SIZE,
+        }
+
+    async def answer(self, notice: str, *, refused: bool = False, status_code: int = 200) -> Response:
+        """After an action: the live part (htmx) or the whole page, with what happened."""
+        context = await self.context()
+        notice_context = {"notice": {"text": notice, "refused": refused}}
+        if is_htmx(self.request):
+            html = self.pages.fragment("_dashboard.html", context)
+            html += self.pages.fragment("_notice.html", {**notice_context, "out_of_band": True})
+            return self.pages.html(html, status_code=status_code)
+        return self.pages.page(
+            self.request, "dashboard.html", {**context, **notice_context}, status_code=status_code
+        )
+
+
+async def desk(
+    request: Request, session: SignedIn, database: DatabaseDep, pages: PagesDep, settings: SettingsDep
+) -> Desk:
+    return Desk(request=request, database=database, pages=pages, session=session, settings=settings)
+
+
+DeskDep = Annotated[Desk, Depends(desk)]
+
+
+@router.get("")
+async def dashboard(desk: DeskDep) -> Response:
+    return desk.pages.page(desk.request, "dashboard.html", {**await desk.context(), "notice": None})
+
+
+@router.get("/live")
+async def dashboard_live(
+    request: Request, slug: str, database: DatabaseDep, pages: PagesDep, settings: SettingsDep
+) -> Response:
+    secret = request.cookies.get(SESSION_COOKIE)
+    try:
+        session = await services.staff_session(database=database, secret=secret, slug=slug)
+    except (NotAuthenticated, NotPermitted):
+        return Response(live.ended_event(), media_type=live.EventStream.media_type)
+
+    async def render() -> str:
+        # The session is checked on every re-read: signing out or its expiry ends the stream.
+        current = await services.staff_session(database=database, secret=secret, slug=slug)
+        current_desk = Desk(
+            request=request, database=database, pages=pages, session=current, settings=settings
+        )
+        return pages.fragment("_dashboard.html", await current_desk.context())
+
+    return live.stream(request, restaurant_id=session.restaurant.id, render=render)
+
+
+def _party(entry: Entry) -> str:
+    people = "person" if entry.party_size == 1 else "people"
+    return f"#{entry.token_number} {entry.name} ({entry.party_size} {people})"
+
+
+class CallNextForm(BaseModel):
+    max_party_size: Annotated[int, Field(ge=1, le=MAX_PARTY_SIZE)] | None = None
+    # The latest call the pressing device had seen (see services.staff_call_next).
+    seen_last_call: uuid.UUID | None = None
+
+    @field_validator("max_party_size", "seen_last_call", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+
+@router.post("/call-next")
+async def call_next(desk: DeskDep) -> Response:
+    submitted = await desk.request.form()
+    try:
+        form = CallNextForm.model_validate({name: submitted.get(name) for name in CallNextForm.model_fields})
+    except ValidationError:
+        notice = f"A table size is a number from 1 to {MAX_PARTY_SIZE}."
+        return await desk.answer(notice, refused=True, status_code=422)
+    try:
+        entry = await services.staff_call_next(
+            database=desk.database,
+            restaurant_id=desk.session.restaurant.id,
+            max_party_size=form.max_party_size,
+            seen_last_call=form.seen_last_call,
+        )
+    except QueueChanged as error:
+        return await desk.answer(error.detail, refused=True, status_code=409)
+    if entry is not None:
+        return await desk.answer(f"Called {_party(entry)}.")
+    if form.max_party_size:
+        return await desk.answer(f"Nobody waiting fits a table of {form.max_party_size}.")
+    return await desk.answer("Nobody is waiting.")
+
+
+_ACTIONS = {
+    "seat": (Transition.SEAT, "Seated {party}."),
+    "no-show": (Transition.NO_SHOW, "Marked {party} as a no-show."),
+    "cancel": (Transition.CANCEL, "Cancelled {party}."),
+}
+
+
+@router.post("/entries/{entry_id}/{action}")
+async def entry_action(entry_id: uuid.UUID, action: str, desk: DeskDep) -> Response:
+    if action not in _ACTIONS:
+        return await desk.answer("Unknown action.", refused=True, status_code=404)
+    transition, done = _ACTIONS[action]
+    try:
+        entry = await services.transition(
+            database=desk.database,
+            restaurant_id=desk.session.restaurant.id,
+            entry_id=entry_id,
+            transition=transition,
+            explain=True,
+        )
+    except TransitionNotAllowed as error:
+        # Another device acted on this entry first: nothing changed, and this one is told so.
+        return await desk.answer(error.detail, refused=True, status_code=status_of(error))
+    return await desk.answer(done.format(party=_party(entry)))
+
+
+async def _set_open(desk: Desk, *, queue_open: bool) -> Response:
+    await services.set_queue_open(
+        database=desk.database, restaurant_id=desk.session.restaurant.id, queue_open=queue_open
+    )
+    if queue_open:
+        return await desk.answer("The queue is open: guests can join.")
+    return await desk.answer("The queue is paused: no new guests can join.")
+
+
+@router.post("/pause")
+async def pause(desk: DeskDep) -> Response:
+    return await _set_open(desk, queue_open=False)
+
+
+@router.post("/resume")
+async def resume(desk: DeskDep) -> Response:
+    return await _set_open(desk, queue_open=True)
+
+
+@router.get("/poster")
+async def poster(request: Request, session: SignedIn, pages: PagesDep) -> Response:
+    """A printable page: the restaurant's name, the QR code of its join page and the address in words."""
+    slug = session.restaurant.slug
+    context = {"restaurant": session.restaurant, "slug": slug, "join_url": join_url(request, pages, slug)}
+    return pages.page(request, "poster.html", context)
