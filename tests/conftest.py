@@ -31,6 +31,9 @@ from waitline.store import migrations
 from waitline.store.engine import Database, make_engine, open_database
 from waitline.web.app import create_app
 
+# Fixtures that live beside the code they drive.
+pytest_plugins = ["tests.redis_server"]
+
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
 

@@ -13,12 +13,26 @@ from collections.abc import Sequence
 from waitline.config import IPNetwork
 
 
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address ``text`` names; an IPv4-mapped IPv6 address (``::ffff:10.0.0.5``, what a dual-stack
+    socket reports for an IPv4 peer) as the IPv4 address it is."""
+    try:
+        ip = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
+
+
 def _is_trusted(address: str, trusted: Sequence[IPNetwork]) -> bool:
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return False
-    return any(ip in network for network in trusted)
+    # Either form of an IPv4-mapped address: "10.0.0.0/8" and "::ffff:10.0.0.0/104" both name it.
+    forms = [ip, _address(address)]
+    return any(form is not None and form in network for form in forms for network in trusted)
 
 
 def client_ip(*, peer: str | None, forwarded_for: Sequence[str], trusted: Sequence[IPNetwork]) -> str:
@@ -30,10 +44,8 @@ def client_ip(*, peer: str | None, forwarded_for: Sequence[str], trusted: Sequen
     hops = [hop.strip() for value in forwarded_for for hop in value.split(",") if hop.strip()]
     for hop in reversed(hops):
         if not _is_trusted(hop, trusted):
-            try:
-                return str(ipaddress.ip_address(hop))
-            except ValueError:
-                # Garbage where an address should be: the last trustworthy thing we know is the proxy.
-                return peer
+            # Garbage where an address should be: the last trustworthy thing we know is the proxy.
+            ip = _address(hop)
+            return peer if ip is None else str(ip)
     # Every hop is a trusted proxy: the leftmost one is as close to the client as we can get.
     return hops[0] if hops else peer
