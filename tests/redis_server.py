@@ -103,3 +103,9 @@ def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     yield from private_redis(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def session_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One private Redis for the tests that only need a Redis to talk to (keys unique per test)."""
+    yield from private_redis(tmp_path_factory.mktemp("redis"))

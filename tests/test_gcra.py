@@ -1,7 +1,7 @@
 """GCRA, the arithmetic every rate-limit backend shares: a burst of N, then N per period, evenly.
 
-The same behaviours are checked on the in-process limiter and on the Redis script (Redis at 127.0.0.1:6379,
-keys unique to the test and deleted afterwards), both driven by a fake clock: no test here waits.
+The same behaviours are checked on the in-process limiter and on the Redis script (a private Redis of the
+session, keys unique to the test), both driven by a fake clock: no test here waits.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import pytest
 from pydantic import ValidationError
-from redis.asyncio import Redis
 
 from tests.clock import EPOCH, FakeClock, policy
+from tests.redis_server import RedisServer
 from waitline.config import Settings
 from waitline.ratelimit import (
     Decision,
@@ -25,11 +25,10 @@ from waitline.ratelimit import (
     gcra,
     most_restrictive,
 )
-from waitline.store.redis_limiter import KEY_PREFIX, RedisLimiter
+from waitline.store.redis_limiter import RedisLimiter
 
 pytestmark = pytest.mark.anyio
 
-SHARED_REDIS_URL = "redis://127.0.0.1:6379/0"
 # --- policies -----------------------------------------------------------------------------------------------
 
 
@@ -160,18 +159,12 @@ async def limiter(request: pytest.FixtureRequest) -> AsyncIterator[Limiter]:
 
         yield Limiter(check_in_process, clock, prefix)
         return
-    redis_limiter = RedisLimiter(SHARED_REDIS_URL, clock=clock)
+    redis_server: RedisServer = request.getfixturevalue("session_redis")
+    redis_limiter = RedisLimiter(redis_server.url, clock=clock)
     try:
         yield Limiter(redis_limiter.check, clock, prefix)
     finally:
         await redis_limiter.close()
-        redis = Redis.from_url(SHARED_REDIS_URL)
-        try:
-            keys = [key async for key in redis.scan_iter(match=f"{KEY_PREFIX}{prefix}*")]
-            if keys:
-                await redis.delete(*keys)
-        finally:
-            await redis.aclose()
 
 
 async def test_a_burst_of_n_is_allowed_then_refused(limiter: Limiter) -> None:
