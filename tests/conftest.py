@@ -32,7 +32,7 @@ from waitline.store.engine import Database, make_engine, open_database
 from waitline.web.app import create_app
 
 # Fixtures that live beside the code they drive.
-pytest_plugins = ["tests.redis_server"]
+pytest_plugins = ["tests.redis_server", "tests.log_audit"]
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 

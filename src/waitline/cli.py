@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import re
+import shutil
 import signal
 import sys
 import tempfile
@@ -102,9 +103,19 @@ def _serve(settings: Settings, *, host: str, port: int, workers: int) -> None:
     # again: a shutdown that was asked for and completed then exits 0, not 143 (killed by SIGTERM).
     signal.signal(signal.SIGTERM, _exit_cleanly)
     configure_logging(json=settings.log_json)
+    metrics_folder = None
     if workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
         # Each worker writes its metrics here; /metrics of any worker sums them all.
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="waitline-metrics-")
+        metrics_folder = tempfile.mkdtemp(prefix="waitline-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_folder
+    try:
+        _run_uvicorn(settings, host=host, port=port, workers=workers)
+    finally:
+        if metrics_folder is not None:
+            shutil.rmtree(metrics_folder, ignore_errors=True)
+
+
+def _run_uvicorn(settings: Settings, *, host: str, port: int, workers: int) -> None:
     uvicorn.run(
         "waitline.web.app:app_from_environment",
         factory=True,
@@ -221,7 +232,7 @@ Open the join page in one tab and join; sign in to the dashboard in another and 
 
 Try:
   curl -s -X POST {base}/api/public/{DEMO_SLUG}/queue -H 'content-type: application/json' \\
-       -d '{{"name": "Ada", "mobileNumber": "+14155550101", "partySize": 2}}'
+       -d '{{"name": "Ada", "mobileNumber": "415 555 0101", "partySize": 2}}'
   curl -s -X POST {base}/api/admin/{restaurant_id}/queue/call-next -H 'authorization: Bearer {secret}'
 """,
         err=True,
