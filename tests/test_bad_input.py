@@ -21,8 +21,9 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 
 from tests.conftest import StaffRestaurant, join_body
-from waitline.domain import MAX_IDEMPOTENCY_KEY_LENGTH, MAX_NAME_LENGTH, MAX_PARTY_SIZE
-from waitline.store.engine import Database
+from waitline.config import Settings
+from waitline.domain import MAX_IDEMPOTENCY_KEY_LENGTH, MAX_NAME_LENGTH, MAX_PARTY_SIZE, UnstorableInput
+from waitline.store.engine import Database, open_database
 
 pytestmark = pytest.mark.anyio
 
@@ -583,3 +584,31 @@ async def test_the_staff_list_refuses_a_bad_status_filter_or_limit(
         )
         problem = assert_problem(response, 422)
         assert error_fields(problem) == [f"query.{name}"], (name, value)
+
+
+async def test_characters_the_database_cannot_store_are_refused_not_a_500(
+    client: httpx.AsyncClient, restaurant: StaffRestaurant
+) -> None:
+    for path in ["/api/public/a%00b", "/api/public/luigis%00/queue/" + str(uuid.uuid4())]:
+        assert_problem(await client.get(path))
+    nul_name = await client.post(f"{restaurant.public}/queue", json=join_body(name="Ada\u0000Lovelace"))
+    assert_problem(nul_name)
+
+
+async def test_a_bad_slug_in_a_page_address_is_a_not_found_page(client: httpx.AsyncClient) -> None:
+    for path in ["/a%00b", "/staff/a%0d%0aSet-Cookie:%20x=1", "/UPPER", "/" + "a" * 64]:
+        for headers in ({"Accept": "text/html"}, {"Accept": "text/html", "HX-Request": "true"}):
+            response = await client.get(path, headers=headers)
+            assert 400 <= response.status_code < 500, (path, response.status_code)
+            assert "x=1" not in response.headers.get("set-cookie", "")
+
+
+async def test_a_value_the_database_refuses_is_a_client_error(pg_database_url: str) -> None:
+    """The safety net under validation: PostgreSQL's data exceptions (class 22) become a 400, never a 500."""
+    database = open_database(Settings(database_url=pg_database_url))
+    try:
+        with pytest.raises(UnstorableInput):
+            async with database.snapshot() as connection:
+                await connection.execute(text("SELECT CAST(:value AS text)"), {"value": "a\x00b"})
+    finally:
+        await database.dispose()

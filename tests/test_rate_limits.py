@@ -25,7 +25,7 @@ from tests.redis_server import RedisServer, private_redis
 from waitline import services
 from waitline.config import Settings
 from waitline.ratelimit import JoinLimits, RateLimited
-from waitline.store.engine import Database
+from waitline.store.engine import Database, open_database
 from waitline.web.app import create_app
 
 pytestmark = pytest.mark.anyio
@@ -363,3 +363,27 @@ async def test_the_sweep_deletes_only_rows_whose_allowance_is_whole_again(
     with pytest.raises(RateLimited):
         await join("192.0.2.2", 3)
     assert await services.sweep_rate_limits(database=database, now=EPOCH + 120) == 0
+
+
+async def test_the_sweep_passes_over_a_row_a_join_is_counting_right_now(pg_database_url: str) -> None:
+    """A join holding a rate-limit row must find it still there when it writes it back (PostgreSQL)."""
+    settings = Settings(database_url=pg_database_url)
+    database = open_database(settings)
+    counting = open_database(settings)
+    try:
+        async with database.transaction() as connection:
+            await connection.execute(text("INSERT INTO rate_limit (key, tat) VALUES ('ip:held', 1.0)"))
+        async with counting.engine.begin() as join:
+            hit = await join.execute(
+                text("SELECT * FROM waitline_hit_limits(:now, ARRAY['ip:held'], ARRAY[6.0], ARRAY[54.0])"),
+                {"now": EPOCH},
+            )
+            assert hit.one().allowed
+            # The join's transaction is still open and holds the row: the sweep must neither wait nor delete.
+            assert await services.sweep_rate_limits(database=database, now=EPOCH + 3600) == 0
+        async with database.snapshot() as connection:
+            stored = await connection.execute(text("SELECT tat FROM rate_limit WHERE key = 'ip:held'"))
+            assert stored.scalar_one() == EPOCH + 6.0
+    finally:
+        await counting.dispose()
+        await database.dispose()

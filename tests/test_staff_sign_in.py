@@ -80,6 +80,21 @@ async def test_over_https_the_session_cookie_is_secure(
     assert "secure" in {part.strip().lower() for part in cookie.split(";")}
 
 
+async def test_behind_a_tls_proxy_a_https_public_url_makes_the_cookies_secure(
+    settings: Settings, restaurant: StaffRestaurant
+) -> None:
+    # The proxy speaks plain http to waitline; only the public address says the browser is on https.
+    app = create_app(settings.model_copy(update={"public_url": "https://queue.example.com"}))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://queue.example.com") as client:
+            page = await client.get("/staff/luigis/login")
+
+    cookies = page.headers.get_list("set-cookie")
+    assert cookies
+    assert all("secure" in {part.strip().lower() for part in cookie.split(";")} for cookie in cookies)
+
+
 async def test_a_wrong_password_and_an_unknown_email_get_the_same_answer(
     client: httpx.AsyncClient, database: Database, restaurant: StaffRestaurant
 ) -> None:

@@ -184,6 +184,10 @@ class InvalidMobileNumber(WaitlineError):
     """The mobile number is not a valid phone number."""
 
 
+class UnstorableInput(WaitlineError):
+    """The request holds characters or values that cannot be stored (for example a NUL character)."""
+
+
 class ServiceUnavailable(WaitlineError):
     """The queue's database is not answering right now; please try again in a moment."""
 
@@ -206,6 +210,7 @@ class AlreadyInQueue(WaitlineError):
 # Paths the web app serves at the top level; a restaurant cannot take one of these as its slug.
 RESERVED_SLUGS = frozenset({"api", "staff", "static", "docs", "redoc", "openapi.json", "healthz", "readyz"})
 
+MAX_EMAIL_LENGTH = 254
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 1024
 

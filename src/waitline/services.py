@@ -542,6 +542,9 @@ async def dashboard_view(
     now = now or _utcnow()
     day_start = now.astimezone(zone).replace(hour=0, minute=0, second=0, microsecond=0)
     async with database.snapshot() as connection:
+        # Read before the list: on PostgreSQL each read sees its own moment, and a call made in between must
+        # make this view's next press a refusal (409), never a second call.
+        last_call_id = await history.last_call_id(connection=connection, restaurant_id=restaurant_id)
         restaurant = await queries.get_restaurant(connection=connection, restaurant_id=restaurant_id)
         entries = await queries.list_entries(
             connection=connection,
@@ -550,7 +553,6 @@ async def dashboard_view(
             limit=DASHBOARD_LIMIT,
         )
         counts = await history.day_counts(connection=connection, restaurant_id=restaurant_id, since=day_start)
-        last_call_id = await history.last_call_id(connection=connection, restaurant_id=restaurant_id)
     called = sorted(
         (entry for entry in entries if entry.status is Status.CALLED),
         key=lambda entry: (entry.called_at or entry.created_at, entry.token_number),

@@ -19,7 +19,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from waitline.config import Settings
-from waitline.domain import ServiceUnavailable
+from waitline.domain import ServiceUnavailable, UnstorableInput
 
 _READ_ONLY = "waitline_read_only"
 
@@ -28,6 +28,8 @@ def make_engine(settings: Settings) -> AsyncEngine:
     settings.ensure_sqlite_directory()
     timeout_ms = str(int(settings.transaction_timeout_seconds * 1000))
     common: dict[str, Any] = {
+        # Error messages would otherwise carry the statement's values (names, phone numbers) into logs.
+        "hide_parameters": True,
         "pool_size": settings.pool_size,
         "max_overflow": settings.pool_max_overflow,
         "pool_timeout": settings.pool_timeout_seconds,
@@ -74,8 +76,15 @@ def _configure_sqlite(engine: AsyncEngine, *, busy_timeout_ms: str) -> None:
 
 
 # SQLSTATEs that say "not now" rather than "bad request": connection failures, server shutting down or
-# starting, statement or lock timeouts, too many connections.
-_UNAVAILABLE_SQLSTATE_PREFIXES = ("08", "53", "57P", "57014", "55P03")
+# starting, statement or lock timeouts, too many connections, a deadlock or serialization failure (the
+# client may simply retry).
+_UNAVAILABLE_SQLSTATE_PREFIXES = ("08", "53", "57P", "57014", "55P03", "40P01", "40001")
+# Class 22, data exception: the values themselves were unacceptable.
+_DATA_EXCEPTION = "22"
+
+
+def _sqlstate(error: BaseException) -> str:
+    return str(getattr(getattr(error, "orig", None), "sqlstate", None) or "")
 
 
 def is_connection_failure(error: BaseException) -> bool:
@@ -85,8 +94,7 @@ def is_connection_failure(error: BaseException) -> bool:
     if isinstance(error, DBAPIError):
         if error.connection_invalidated:
             return True
-        sqlstate = getattr(error.orig, "sqlstate", None) or ""
-        if sqlstate.startswith(_UNAVAILABLE_SQLSTATE_PREFIXES):
+        if _sqlstate(error).startswith(_UNAVAILABLE_SQLSTATE_PREFIXES):
             return True
     # SQLite: "database is locked" after the busy timeout.
     return isinstance(error, OperationalError) and "locked" in str(error.orig)
@@ -155,6 +163,10 @@ class Database:
         except (DBAPIError, PoolTimeout, OSError, TimeoutError) as error:
             if is_connection_failure(error):
                 raise ServiceUnavailable() from error
+            if _sqlstate(error).startswith(_DATA_EXCEPTION):
+                # Input the database refuses (a NUL byte in text, a number out of range): the client's
+                # mistake, a 400, not a 500 with a stack trace.
+                raise UnstorableInput() from error
             raise
 
     async def ping(self, *, timeout_seconds: float) -> bool:

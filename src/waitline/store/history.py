@@ -55,8 +55,10 @@ _DAY_COUNTS = Statement(
     """
 )
 # Orders the dashboard's call-next presses of one restaurant (SQLite: BEGIN IMMEDIATE already has).
+# NO KEY UPDATE, not UPDATE: joins take KEY SHARE on the restaurant row (their foreign key) and must not
+# wait behind a press.
 _LOCK_RESTAURANT = {
-    "postgresql": text("SELECT id FROM restaurant WHERE id = :restaurant_id FOR UPDATE"),
+    "postgresql": text("SELECT id FROM restaurant WHERE id = :restaurant_id FOR NO KEY UPDATE"),
     "sqlite": text("SELECT id FROM restaurant WHERE id = :restaurant_id"),
 }
 

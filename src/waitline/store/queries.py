@@ -380,7 +380,14 @@ async def _hit_limits_sqlite(
     return _decisions(checks, allowed=True, tats=[tat for _, tat in outcomes], now=now)
 
 
-_SWEEP_RATE_LIMITS = Statement("DELETE FROM rate_limit WHERE tat < :now")
+# Rows a join holds right now are left for the next sweep (and deleted in key order, as joins lock them).
+_SWEEP_RATE_LIMITS = Statement(
+    """
+    DELETE FROM rate_limit WHERE key IN (
+        SELECT key FROM rate_limit WHERE tat < :now ORDER BY key {skip_locked}
+    )
+    """
+)
 
 
 async def sweep_rate_limits(*, connection: AsyncConnection, now: float) -> int:

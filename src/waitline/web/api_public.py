@@ -9,7 +9,7 @@ from fastapi import APIRouter, Header, Response, status
 from fastapi.exceptions import RequestValidationError
 
 from waitline import services
-from waitline.web.dependencies import ClientIP, DatabaseDep, JoinLimitsDep
+from waitline.web.dependencies import ClientIP, DatabaseDep, JoinLimitsDep, Slug
 from waitline.web.problems import documented, rate_limit_headers
 from waitline.web.schemas import EntryOut, IdempotencyKey, JoinBody, QueueSummaryOut
 
@@ -17,7 +17,7 @@ router = APIRouter(prefix="/api/public", tags=["guest"])
 
 
 @router.get("/{slug}", responses=documented(404))
-async def get_queue_summary(slug: str, database: DatabaseDep) -> QueueSummaryOut:
+async def get_queue_summary(slug: Slug, database: DatabaseDep) -> QueueSummaryOut:
     return QueueSummaryOut.of(await services.queue_summary(database=database, slug=slug))
 
 
@@ -33,7 +33,7 @@ async def get_queue_summary(slug: str, database: DatabaseDep) -> QueueSummaryOut
     ),
 )
 async def join_queue(
-    slug: str,
+    slug: Slug,
     body: JoinBody,
     response: Response,
     database: DatabaseDep,
@@ -64,10 +64,10 @@ async def join_queue(
 
 
 @router.get("/{slug}/queue/{entry_id}", responses=documented(404))
-async def get_entry(slug: str, entry_id: uuid.UUID, database: DatabaseDep) -> EntryOut:
+async def get_entry(slug: Slug, entry_id: uuid.UUID, database: DatabaseDep) -> EntryOut:
     return EntryOut.of(await services.get_entry(database=database, slug=slug, entry_id=entry_id))
 
 
 @router.delete("/{slug}/queue/{entry_id}", responses=documented(404, 409))
-async def leave_queue(slug: str, entry_id: uuid.UUID, database: DatabaseDep) -> EntryOut:
+async def leave_queue(slug: Slug, entry_id: uuid.UUID, database: DatabaseDep) -> EntryOut:
     return EntryOut.of(await services.leave(database=database, slug=slug, entry_id=entry_id))

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Path, Request
 
 from waitline import services
+from waitline.domain import SLUG_PATTERN
 from waitline.ratelimit import JoinLimits
 from waitline.store.engine import Database
 
@@ -18,6 +19,9 @@ def get_database(request: Request) -> Database:
 
 
 DatabaseDep = Annotated[Database, Depends(get_database)]
+
+# A restaurant's address in a path: anything else is refused before it reaches the database.
+Slug = Annotated[str, Path(pattern=SLUG_PATTERN, max_length=63)]
 
 
 def get_join_limits(request: Request) -> JoinLimits:

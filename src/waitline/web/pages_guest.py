@@ -33,7 +33,7 @@ from waitline.domain import (
 from waitline.ratelimit import JoinLimits
 from waitline.store.engine import Database
 from waitline.web import csrf, live
-from waitline.web.dependencies import ClientIP, DatabaseDep, JoinLimitsDep
+from waitline.web.dependencies import ClientIP, DatabaseDep, JoinLimitsDep, Slug
 from waitline.web.problems import status_of
 from waitline.web.rendering import PageRoute, Pages, PagesDep, wants_json
 from waitline.web.schemas import GuestName, IdempotencyKey
@@ -87,7 +87,7 @@ async def join_context(*, database: Database, slug: str) -> dict[str, Any]:
 
 
 @router.get("/{slug}")
-async def join_page(request: Request, slug: str, database: DatabaseDep, pages: PagesDep) -> Response:
+async def join_page(request: Request, slug: Slug, database: DatabaseDep, pages: PagesDep) -> Response:
     # The script replaces the key with crypto.randomUUID() on load; this one serves browsers without it.
     form = {"party_size": "2", "idempotency_key": str(uuid.uuid4())}
     return pages.page(request, "join.html", await join_form_context(database=database, slug=slug, form=form))
@@ -119,7 +119,7 @@ async def live_part(
 
 
 @router.get("/{slug}/live")
-async def join_live(request: Request, slug: str, database: DatabaseDep, pages: PagesDep) -> Response:
+async def join_live(request: Request, slug: Slug, database: DatabaseDep, pages: PagesDep) -> Response:
     context = functools.partial(join_context, database=database, slug=slug)
     return await live_part(request, pages, "_join_live.html", context)
 
@@ -161,7 +161,7 @@ async def _attempt_join(
 @router.post("/{slug}/join")
 async def join(
     request: Request,
-    slug: str,
+    slug: Slug,
     database: DatabaseDep,
     pages: PagesDep,
     limits: JoinLimitsDep,
@@ -199,7 +199,7 @@ async def status_context(*, database: Database, slug: str, entry_id: uuid.UUID) 
 
 @router.get("/{slug}/e/{entry_id}")
 async def status_page(
-    request: Request, slug: str, entry_id: uuid.UUID, database: DatabaseDep, pages: PagesDep
+    request: Request, slug: Slug, entry_id: uuid.UUID, database: DatabaseDep, pages: PagesDep
 ) -> Response:
     context = await status_context(database=database, slug=slug, entry_id=entry_id)
     return pages.page(request, "status.html", context)
@@ -207,14 +207,14 @@ async def status_page(
 
 @router.get("/{slug}/e/{entry_id}/live")
 async def status_live(
-    request: Request, slug: str, entry_id: uuid.UUID, database: DatabaseDep, pages: PagesDep
+    request: Request, slug: Slug, entry_id: uuid.UUID, database: DatabaseDep, pages: PagesDep
 ) -> Response:
     context = functools.partial(status_context, database=database, slug=slug, entry_id=entry_id)
     return await live_part(request, pages, "_status.html", context)
 
 
 @router.post("/{slug}/e/{entry_id}/leave")
-async def leave(slug: str, entry_id: uuid.UUID, database: DatabaseDep) -> Response:
+async def leave(slug: Slug, entry_id: uuid.UUID, database: DatabaseDep) -> Response:
     with contextlib.suppress(TransitionNotAllowed):  # already seated, or left: the status page says which
         await services.leave(database=database, slug=slug, entry_id=entry_id)
     return RedirectResponse(f"/{slug}/e/{entry_id}", status_code=303)
@@ -229,13 +229,13 @@ async def board_context(*, database: Database, slug: str) -> dict[str, Any]:
 
 
 @router.get("/{slug}/board")
-async def board_page(request: Request, slug: str, database: DatabaseDep, pages: PagesDep) -> Response:
+async def board_page(request: Request, slug: Slug, database: DatabaseDep, pages: PagesDep) -> Response:
     context = await board_context(database=database, slug=slug)
     return pages.page(request, "board.html", {**context, "join_url": join_url(request, pages, slug)})
 
 
 @router.get("/{slug}/board/live")
-async def board_live(request: Request, slug: str, database: DatabaseDep, pages: PagesDep) -> Response:
+async def board_live(request: Request, slug: Slug, database: DatabaseDep, pages: PagesDep) -> Response:
     context = functools.partial(board_context, database=database, slug=slug)
     return await live_part(request, pages, "_board.html", context)
 
@@ -245,7 +245,7 @@ def join_url(request: Request, pages: Pages, slug: str) -> str:
 
 
 @router.get("/{slug}/qr.svg")
-async def qr_code(request: Request, slug: str, database: DatabaseDep, pages: PagesDep) -> Response:
+async def qr_code(request: Request, slug: Slug, database: DatabaseDep, pages: PagesDep) -> Response:
     """The join page's address as a QR code (SVG), for the poster and the board."""
     restaurant = await services.get_restaurant(database=database, slug=slug)
     svg = io.BytesIO()

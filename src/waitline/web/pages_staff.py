@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 from waitline import services
 from waitline.config import Settings
 from waitline.domain import (
+    MAX_EMAIL_LENGTH,
     MAX_PARTY_SIZE,
     MAX_PASSWORD_LENGTH,
     Entry,
@@ -34,7 +35,7 @@ from waitline.domain import (
 )
 from waitline.store.engine import Database
 from waitline.web import csrf, live
-from waitline.web.dependencies import DatabaseDep
+from waitline.web.dependencies import DatabaseDep, Slug
 from waitline.web.pages_guest import join_url
 from waitline.web.problems import status_of
 from waitline.web.rendering import PageRoute, Pages, PagesDep, is_htmx
@@ -58,7 +59,7 @@ def get_settings(request: Request) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-async def signed_in(request: Request, slug: str, database: DatabaseDep) -> StaffSession:
+async def signed_in(request: Request, slug: Slug, database: DatabaseDep) -> StaffSession:
     return await services.staff_session(
         database=database, secret=request.cookies.get(SESSION_COOKIE), slug=slug
     )
@@ -85,20 +86,25 @@ def _login_page(
 
 
 @router.get("/login")
-async def login_page(request: Request, slug: str, database: DatabaseDep, pages: PagesDep) -> Response:
+async def login_page(request: Request, slug: Slug, database: DatabaseDep, pages: PagesDep) -> Response:
     restaurant = await services.get_restaurant(database=database, slug=slug)
     return _login_page(request, pages, restaurant)
 
 
+def _plausible_email(email: str) -> bool:
+    """Worth a look-up and a throttle row: at most 254 printable characters (RFC 5321's limit)."""
+    return 0 < len(email) <= MAX_EMAIL_LENGTH and email.isprintable()
+
+
 @router.post("/login")
 async def log_in(
-    request: Request, slug: str, database: DatabaseDep, pages: PagesDep, settings: SettingsDep
+    request: Request, slug: Slug, database: DatabaseDep, pages: PagesDep, settings: SettingsDep
 ) -> Response:
     form = await request.form()
     email, password = (str(form.get(name) or "") for name in ("email", "password"))
     restaurant = await services.get_restaurant(database=database, slug=slug)
     try:
-        if not email or not password or len(password) > MAX_PASSWORD_LENGTH:
+        if not _plausible_email(email) or not password or len(password) > MAX_PASSWORD_LENGTH:
             raise LoginFailed()
         secret = await services.log_in(
             database=database,
@@ -134,7 +140,7 @@ async def log_in(
 
 
 @router.post("/logout")
-async def log_out(request: Request, slug: str, database: DatabaseDep) -> Response:
+async def log_out(request: Request, slug: Slug, database: DatabaseDep) -> Response:
     secret = request.cookies.get(SESSION_COOKIE)
     if secret:
         await services.log_out(database=database, secret=secret)
@@ -199,7 +205,7 @@ async def dashboard(desk: DeskDep) -> Response:
 
 @router.get("/live")
 async def dashboard_live(
-    request: Request, slug: str, database: DatabaseDep, pages: PagesDep, settings: SettingsDep
+    request: Request, slug: Slug, database: DatabaseDep, pages: PagesDep, settings: SettingsDep
 ) -> Response:
     secret = request.cookies.get(SESSION_COOKIE)
     try:

@@ -35,6 +35,7 @@ _DOMAIN: dict[type[domain.WaitlineError], tuple[int, str]] = {
     domain.NotPermitted: (403, "not-permitted"),
     CsrfRefused: (403, "csrf-refused"),
     domain.ServiceUnavailable: (503, "service-unavailable"),
+    domain.UnstorableInput: (400, "unstorable-input"),
 }
 
 _log = logging.getLogger("waitline.web")

@@ -78,6 +78,7 @@ class Pages:
 
     def __init__(self, settings: Settings) -> None:
         self.secure_cookies = settings.secure_cookies
+        self.public_https = (settings.public_url or "").startswith("https://")
         self.public_url = settings.public_url.rstrip("/") if settings.public_url else None
         self.environment = Environment(
             loader=FileSystemLoader(TEMPLATE_DIRECTORY),
@@ -98,7 +99,10 @@ class Pages:
         self.environment.globals["ago"] = ago
 
     def secure(self, request: Request) -> bool:
-        return self.secure_cookies if self.secure_cookies is not None else request.url.scheme == "https"
+        if self.secure_cookies is not None:
+            return self.secure_cookies
+        # Behind a TLS-terminating proxy the request itself says http; the public address says https.
+        return request.url.scheme == "https" or self.public_https
 
     def base_url(self, request: Request) -> str:
         return self.public_url or str(request.base_url).rstrip("/")
