@@ -123,12 +123,21 @@ NO_LIMITS = JoinLimits(per_ip=None, per_mobile=None, shared=None)
 CLIENT_IP = "192.0.2.1"
 
 # The rate limits are off unless a test is about them: most tests join from one address, many times.
-LIMITS_OFF = {"WAITLINE_RATE_LIMIT_PER_IP": "off", "WAITLINE_RATE_LIMIT_PER_MOBILE": "off"}
+LIMITS_OFF = {
+    "WAITLINE_RATE_LIMIT_PER_IP": "off",
+    "WAITLINE_RATE_LIMIT_PER_MOBILE": "off",
+    "WAITLINE_RATE_LIMIT_SIGN_IN_PER_IP": "off",
+}
 
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, rate_limit_per_ip="off", rate_limit_per_mobile="off")
+    return Settings(
+        database_url=database_url,
+        rate_limit_per_ip="off",
+        rate_limit_per_mobile="off",
+        rate_limit_sign_in_per_ip="off",
+    )
 
 
 @pytest.fixture

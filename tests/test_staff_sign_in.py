@@ -9,9 +9,10 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import text
 
 from tests.conftest import StaffRestaurant, join_body, make_restaurant
-from tests.web_helpers import STAFF_PASSWORD, create_staff, csrf_token, form_post, sign_in
+from tests.web_helpers import STAFF_PASSWORD, Staff, create_staff, csrf_token, form_post, sign_in
 from waitline import auth, services
 from waitline.config import Settings
 from waitline.domain import LoginFailed, LoginThrottled, NotAuthenticated
@@ -211,6 +212,30 @@ async def test_the_login_page_says_when_to_try_again(
     assert locked.headers["retry-after"].isdigit()
     assert "Too many failed sign-in attempts" in locked.text
     assert (await client.get("/staff/luigis", follow_redirects=False)).status_code == 303
+
+
+async def test_one_address_gets_a_few_sign_in_attempts_a_minute_whatever_the_emails(
+    settings: Settings, database: Database, restaurant: StaffRestaurant
+) -> None:
+    staff = await create_staff(database, "luigis")
+    app = create_app(settings.model_copy(update={"rate_limit_sign_in_per_ip": "3/minute"}))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://waitline.test") as client:
+            made_up = [
+                await sign_in(client, Staff(slug="luigis", email=f"guess{n}@example.com"), password="x" * 12)
+                for n in range(3)
+            ]
+            refused = await sign_in(client, staff)  # even the right password: this address is out of tries
+
+    assert [response.status_code for response in made_up] == [401, 401, 401]
+    assert refused.status_code == 429
+    assert int(refused.headers["retry-after"]) >= 1
+    assert "Too many sign-in attempts from this device" in refused.text
+    assert SESSION_COOKIE not in refused.headers.get("set-cookie", "")
+    async with database.snapshot() as connection:
+        counted = await connection.execute(text("SELECT count(*) FROM login_throttle"))
+        assert counted.scalar_one() == 3  # the refused attempt never reached the account throttle
 
 
 async def test_staff_pages_send_the_signed_out_to_sign_in(

@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     # Joins per client IP and per mobile number per restaurant: "N/second|minute|hour|day" or "off".
     rate_limit_per_ip: str = "20/minute"
     rate_limit_per_mobile: str = "3/hour"
+    # Staff sign-in attempts per client IP (each costs an argon2id hash): shared like the join limits.
+    rate_limit_sign_in_per_ip: str = "10/minute"
     # Where the limits are counted: empty for the database itself, or redis://host:port/db.
     rate_limit_url: str | None = None
     # Proxies (CIDRs, comma-separated) whose X-Forwarded-For is believed; by default none is.
@@ -90,7 +92,7 @@ class Settings(BaseSettings):
         async_database_url(value)
         return value
 
-    @field_validator("rate_limit_per_ip", "rate_limit_per_mobile")
+    @field_validator("rate_limit_per_ip", "rate_limit_per_mobile", "rate_limit_sign_in_per_ip")
     @classmethod
     def _known_policy(cls, value: str) -> str:
         RatePolicy.parse(value, name="check")

@@ -41,7 +41,7 @@ from waitline.domain import (
     WaitlineError,
     normalise_email,
 )
-from waitline.ratelimit import Decision, JoinLimits, LimitCheck, RateLimited, most_restrictive
+from waitline.ratelimit import Decision, JoinLimits, LimitCheck, RateLimited, RatePolicy, most_restrictive
 from waitline.store import history, notifications, queries, staff
 from waitline.store.engine import Database
 from waitline.wait_estimate import WaitEstimate
@@ -330,6 +330,22 @@ async def create_staff(
             email=normalise_email(email),
             password_hash=password_hash,
             reset_existing=reset_existing,
+        )
+
+
+async def count_sign_in_attempt(
+    *, database: Database, policy: RatePolicy | None, client_ip: str, now: float
+) -> None:
+    """Count a sign-in attempt from this address before any password is hashed; RateLimited past the policy.
+
+    The per-account throttle in ``log_in`` protects one account; this keeps one client from spending the
+    server's CPU on argon2id hashes across many made-up accounts.
+    """
+    if policy is None:
+        return
+    async with database.single_statement() as connection:
+        await queries.hit_limits(
+            connection=connection, checks=[LimitCheck(f"sign-in:{client_ip}", policy)], now=now
         )
 
 

@@ -381,6 +381,30 @@ async def _hit_limits_sqlite(
 
 
 # Rows a join holds right now are left for the next sweep (and deleted in key order, as joins lock them).
+_HIT_LIMITS_POSTGRESQL = Statement(
+    "SELECT allowed, tats FROM waitline_hit_limits(:now, :keys, :intervals, :tolerances)"
+)
+
+
+async def hit_limits(
+    *, connection: AsyncConnection, checks: Sequence[LimitCheck], now: float
+) -> list[Decision]:
+    """Count one request against ``checks``, all or none; raises RateLimited when any refuses."""
+    if connection.dialect.name != "postgresql":
+        return await _hit_limits_sqlite(connection, checks, now=now)
+    params = {
+        "now": now,
+        "keys": [check.key for check in checks],
+        "intervals": [check.policy.interval for check in checks],
+        "tolerances": [check.policy.tolerance for check in checks],
+    }
+    row = (await connection.execute(_HIT_LIMITS_POSTGRESQL.on(connection), params)).one()
+    decisions = _decisions(checks, allowed=row.allowed, tats=row.tats, now=now)
+    if not row.allowed:
+        raise _rate_limited(decisions)
+    return decisions
+
+
 _SWEEP_RATE_LIMITS = Statement(
     """
     DELETE FROM rate_limit WHERE key IN (

@@ -75,6 +75,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
     app.state.database = database
     app.state.metrics = metrics
     app.state.join_limits = limits
+    app.state.sign_in_limit = RatePolicy.parse(settings.rate_limit_sign_in_per_ip, name="sign-in")
     app.state.hub = hub
     app.state.pages = Pages(settings)
     app.state.page_hosts = frozenset({urlsplit(settings.public_url).netloc} if settings.public_url else ())

@@ -7,6 +7,7 @@ another device acted first and nothing changed.
 
 from __future__ import annotations
 
+import math
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -33,9 +34,10 @@ from waitline.domain import (
     Transition,
     TransitionNotAllowed,
 )
+from waitline.ratelimit import RateLimited
 from waitline.store.engine import Database
 from waitline.web import csrf, live
-from waitline.web.dependencies import DatabaseDep, Slug
+from waitline.web.dependencies import ClientIP, DatabaseDep, JoinLimitsDep, Slug
 from waitline.web.pages_guest import join_url
 from waitline.web.problems import status_of
 from waitline.web.rendering import PageRoute, Pages, PagesDep, is_htmx
@@ -98,12 +100,21 @@ def _plausible_email(email: str) -> bool:
 
 @router.post("/login")
 async def log_in(
-    request: Request, slug: Slug, database: DatabaseDep, pages: PagesDep, settings: SettingsDep
+    request: Request,
+    slug: Slug,
+    database: DatabaseDep,
+    pages: PagesDep,
+    settings: SettingsDep,
+    limits: JoinLimitsDep,
+    client_ip: ClientIP,
 ) -> Response:
     form = await request.form()
     email, password = (str(form.get(name) or "") for name in ("email", "password"))
     restaurant = await services.get_restaurant(database=database, slug=slug)
     try:
+        await services.count_sign_in_attempt(
+            database=database, policy=request.app.state.sign_in_limit, client_ip=client_ip, now=limits.clock()
+        )
         if not _plausible_email(email) or not password or len(password) > MAX_PASSWORD_LENGTH:
             raise LoginFailed()
         secret = await services.log_in(
@@ -115,6 +126,17 @@ async def log_in(
         )
     except LoginFailed as error:
         return _login_page(request, pages, restaurant, email=email, message=error.detail, status_code=401)
+    except RateLimited as error:
+        wait = max(math.ceil(error.decision.retry_after), 1)
+        return _login_page(
+            request,
+            pages,
+            restaurant,
+            email=email,
+            message=f"Too many sign-in attempts from this device. Please try again in {wait} seconds.",
+            status_code=429,
+            headers={"Retry-After": str(wait)},
+        )
     except LoginThrottled as error:
         retry_after = {"Retry-After": str(error.retry_after_seconds)}
         return _login_page(

@@ -73,9 +73,10 @@ BEGIN
     END LOOP;
 
     IF allowed THEN
-        UPDATE rate_limit r SET tat = v_new[i]
-        FROM generate_subscripts(p_keys, 1) AS i
-        WHERE r.key = p_keys[i];
+        -- By the primary key: joined to generate_subscripts() instead, the planner guesses 1,000 rows and
+        -- scans the whole table (a row per mobile number for an hour) on every join.
+        UPDATE rate_limit r SET tat = v_new[array_position(p_keys, r.key)]
+        WHERE r.key = ANY (p_keys);
         tats := v_new;
     END IF;
 END;
