@@ -12,7 +12,11 @@ from waitline.ratelimit import JoinLimits
 from waitline.store.engine import Database
 
 
-def get_database(request: Request) -> Database:
+# The dependencies below only read the request, yet are coroutines: FastAPI runs a plain ``def`` dependency in
+# a worker thread, a hand-off to and from the thread pool on every request for nothing.
+
+
+async def get_database(request: Request) -> Database:
     database: Database = request.app.state.database
     return database
 
@@ -20,7 +24,7 @@ def get_database(request: Request) -> Database:
 DatabaseDep = Annotated[Database, Depends(get_database)]
 
 
-def get_join_limits(request: Request) -> JoinLimits:
+async def get_join_limits(request: Request) -> JoinLimits:
     limits: JoinLimits = request.app.state.join_limits
     return limits
 
@@ -28,7 +32,7 @@ def get_join_limits(request: Request) -> JoinLimits:
 JoinLimitsDep = Annotated[JoinLimits, Depends(get_join_limits)]
 
 
-def get_client_ip(request: Request) -> str:
+async def get_client_ip(request: Request) -> str:
     """As the telemetry middleware worked it out (socket peer, or trusted proxies' X-Forwarded-For)."""
     address: str = request.scope["waitline.client_ip"]
     return address
