@@ -23,8 +23,12 @@ READY_TIMEOUT_SECONDS = 60.0
 # 127.0.0.1, acting as the load balancer in front of the guests' phones: it is a trusted proxy, and each
 # guest's own address travels in X-Forwarded-For. The per-address limit is set out of reach so that it
 # never refuses the bench, but it is counted on every join, and so is the per-mobile limit (3/hour, the
-# default; every join has its own number).
+# default; every join has its own number). The pool holds 20 connections and keeps them, as the bare app's
+# does: the default (10, plus 10 "overflow" connections opened and closed again around each request beyond
+# the tenth) churns connections under a steady load; the joins scenario measures that default too.
 WAITLINE_ENV = {
+    "WAITLINE_POOL_SIZE": "20",
+    "WAITLINE_POOL_MAX_OVERFLOW": "0",
     "WAITLINE_RATE_LIMIT_PER_IP": "100000000/minute",
     "WAITLINE_RATE_LIMIT_PER_MOBILE": "3/hour",
     "WAITLINE_TRUSTED_PROXIES": "127.0.0.1/32",

@@ -13,23 +13,26 @@ from typing import Any
 
 _FRAME = re.compile(r"^(?P<function>.*) \((?P<file>[^()]*?)(?::\d+)?\)$")
 
-# Packages worth naming on their own; the rest of site-packages is "other libraries".
-_GROUPS = (
-    ("waitline", "waitline (our code)"),
-    ("sqlalchemy", "SQLAlchemy"),
-    ("asyncpg", "asyncpg"),
-    ("fastapi", "FastAPI"),
-    ("starlette", "Starlette"),
-    ("pydantic", "pydantic"),
-    ("pydantic_core", "pydantic"),
-    ("structlog", "structlog (logging)"),
-    ("prometheus_client", "prometheus_client (metrics)"),
-    ("uvicorn", "uvicorn"),
-    ("httptools", "uvicorn"),
-    ("uvloop", "uvloop"),
-    ("phonenumbers", "phonenumbers"),
-    ("anyio", "anyio"),
-)
+# Top-level packages worth naming on their own (py-spy names files relative to their sys.path entry).
+_GROUPS = {
+    "waitline": "waitline (our code)",
+    "sqlalchemy": "SQLAlchemy",
+    "asyncpg": "asyncpg",
+    "fastapi": "FastAPI",
+    "starlette": "Starlette",
+    "pydantic": "pydantic",
+    "pydantic_core": "pydantic",
+    "structlog": "structlog (logging)",
+    "logging": "stdlib logging",
+    "prometheus_client": "prometheus_client (metrics)",
+    "uvicorn": "uvicorn",
+    "httptools": "uvicorn",
+    "uvloop": "uvloop",
+    "phonenumbers": "phonenumbers",
+    "anyio": "anyio",
+    "asyncio": "stdlib asyncio",
+    "json": "stdlib json",
+}
 
 
 def py_spy() -> str | None:
@@ -66,22 +69,19 @@ def start(pid: int, output: Path, *, seconds: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def group_of(file: str, function: str) -> str:
+def group_of(file: str) -> str:
+    """The package a frame's file belongs to: ``sqlalchemy/engine/base.py`` -> SQLAlchemy."""
     path = file.replace("\\", "/")
     if "/site-packages/" in path:
-        package = path.split("/site-packages/", 1)[1].split("/", 1)[0]
-        for name, group in _GROUPS:
-            if package == name:
-                return group
-        return "other libraries"
-    if "/waitline/" in path or path.startswith("src/waitline"):
-        return "waitline (our code)"
-    for name in ("logging", "json", "asyncio", "uuid", "hashlib"):
-        if f"/{name}/" in path or path.endswith(f"/{name}.py"):
-            return f"stdlib {name}"
-    if function.startswith("<") or not path:
-        return "native / interpreter"
-    return "stdlib (other)"
+        path = path.split("/site-packages/", 1)[1]
+    if path.startswith("<") or not path:
+        return "interpreter"
+    top = path.split("/", 1)[0]
+    if top in _GROUPS:
+        return _GROUPS[top]
+    if "/" not in path:
+        return f"stdlib ({path})" if path.endswith(".py") else path
+    return top
 
 
 def summarise(collapsed: str) -> dict[str, Any]:
@@ -103,14 +103,14 @@ def summarise(collapsed: str) -> dict[str, Any]:
         total += count
         leaf = _FRAME.match(frames[-1])
         assert leaf is not None
-        group = group_of(leaf.group("file"), leaf.group("function"))
+        group = group_of(leaf.group("file"))
         by_group[group] += count
         by_function[f"{leaf.group('function')} ({Path(leaf.group('file')).name})"] += count
         seen = set()
         for frame in frames:
             match = _FRAME.match(frame)
             assert match is not None
-            seen.add(group_of(match.group("file"), match.group("function")))
+            seen.add(group_of(match.group("file")))
         for name in seen:
             inclusive[name] += count
 

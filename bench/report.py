@@ -283,6 +283,7 @@ _COLOURS = {
     "bare": "tab:orange",
     "pgbench": "tab:green",
     "waitline-sqlite": "tab:purple",
+    "waitline-default-pool": "tab:gray",
 }
 
 
@@ -529,6 +530,37 @@ def _per_request_cpu(results: dict[str, Any]) -> list[list[Any]]:
     return rows
 
 
+_HEADER = """Run {date} at commit `{git_commit}` in {elapsed} s by `bench/run` on {machine}, Linux {kernel}, \
+Python {python}, {postgresql}, {pgbench}; load generator: {load_generator}. Load average at start: {load}.
+"""
+
+_METHOD = """## How it was measured
+
+- Everything ran on this one machine: the load generator, the app and PostgreSQL share its cores (the CPU \
+columns say who used what, as shares of the whole box; "other" is anything else that ran meanwhile).
+- A private PostgreSQL started for the bench and tuned for it: `{postgresql_settings}`. Durability is as \
+in production (fsync, synchronous commit and full-page writes on): a 201 is on disk.
+- waitline: `waitline serve --workers {waitline_workers}` in scenarios 1-3; scenarios 4-5 run two \
+instances of one worker each. Idempotency keys on every join; rate limits ON (per client address \
+`100000000/minute`, per mobile number `3/hour`, both counted inside the join's statement); JSON request and \
+queue logs ON (to a file); Prometheus metrics ON. A pool of 20 connections kept open \
+(`WAITLINE_POOL_SIZE=20`, `WAITLINE_POOL_MAX_OVERFLOW=0`), as the bare app's; scenario 1 also measures the \
+default pool (10 + 10 overflow). The load generator plays the load balancer: it is the trusted proxy \
+(`WAITLINE_TRUSTED_PROXIES=127.0.0.1/32`) and each guest's own address travels in `X-Forwarded-For` \
+(198.18.0.0/15). Every join has its own mobile number and idempotency key: no limit refuses the bench, \
+yet both are counted on every join.
+- The ceiling: `pgbench -M prepared` runs the same SQL (`bench/pgbench/*.sql`: one `waitline_join(...)` \
+call with the same parameters and both rate-limit keys; the `_CLAIM_NEXT` statement) at the same \
+concurrency on the same data (1,000 restaurants, or the one hot restaurant).
+- The second reference: `bench/bare_app.py`, FastAPI + asyncpg with the same URLs, workers and 20 \
+connections: the join as BEGIN / UPDATE counter RETURNING / INSERT / COMMIT (four round trips), call-next \
+as the same one statement; no idempotency, limits, validation beyond pydantic, logs, metrics or staff \
+authentication.
+- Closed loop, {seconds} s per point after a {warmup_seconds} s warm-up; wrk's latencies are per request, \
+pgbench's per transaction (from its per-transaction log).
+"""
+
+
 def render(results: dict[str, Any]) -> str:
     env = results["environment"]
     scenarios = results["scenarios"]
@@ -536,46 +568,11 @@ def render(results: dict[str, Any]) -> str:
     add = parts.append
     add("# waitline bench report\n")
     add(
-        f"Run {env['date']} at commit `{env['git_commit']}` in {results.get('elapsed_seconds', '?')} s by "
-        f"`bench/run` on {env['machine']}, Linux {env['kernel']}, Python {env['python']}, "
-        f"{env['postgresql']}, "
-        f"{env['pgbench']}; load generator: {env['load_generator']}. Load average at start: "
-        f"{' '.join(env['load_average_at_start'])}.\n"
+        _HEADER.format(
+            elapsed=results.get("elapsed_seconds", "?"), load=" ".join(env["load_average_at_start"]), **env
+        )
     )
-    add("## How it was measured\n")
-    plan = results["plan"]
-    add(
-        f"- Everything ran on this one machine: the load generator, the app and PostgreSQL share its cores "
-        '(the CPU columns say who used what, as shares of the whole box; "other" is anything else '
-        "running).\n"
-        f"- A private PostgreSQL started for the bench, tuned for it: `{env['postgresql_settings']}`. "
-        "Durability "
-        f"is as in production (fsync, synchronous commit, full-page writes on): a 201 is on disk.\n"
-        f"- waitline: `waitline serve --workers {env['waitline_workers']}` (scenarios 1–3; scenarios 4–5 "
-        "run two "
-        "instances of 1 worker each), with idempotency keys on every join, rate limits ON (per client "
-        "address "
-        "`100000000/minute`, per mobile `3/hour`, both counted inside the join), JSON request and queue "
-        "logs "
-        "ON (to a file) and Prometheus metrics ON. The load generator plays the load balancer: it is the "
-        "trusted "
-        "proxy (`WAITLINE_TRUSTED_PROXIES=127.0.0.1/32`) and each guest's address travels in "
-        "`X-Forwarded-For` "
-        f"(198.18.0.0/15); every join has its own mobile number and idempotency key, so no limit refuses the "
-        f"bench, yet both are counted on every join.\n"
-        "- The ceiling: `pgbench -M prepared` runs the same SQL (`bench/pgbench/*.sql`: one "
-        "`waitline_join(...)` "
-        f"call with the same parameters and both rate-limit keys; the `_CLAIM_NEXT` statement) at the same "
-        f"concurrency on the same data (1,000 restaurants, or the one hot restaurant).\n"
-        "- The second reference: `bench/bare_app.py`, FastAPI + asyncpg with the same URLs, workers and "
-        "pool: "
-        "the join as BEGIN / UPDATE counter RETURNING / INSERT / COMMIT (four round trips), call-next as "
-        "the same "
-        f"one statement; no idempotency, limits, validation beyond pydantic, logs, metrics or staff auth.\n"
-        f"- Closed loop, {plan['seconds']} s per point after a {plan['warmup_seconds']} s warm-up; wrk's "
-        "latency "
-        f"is per request, pgbench's per transaction (from its log).\n"
-    )
+    add(_METHOD.format(**env, **results["plan"]))
     rows = ratio_rows(results)
     if rows:
         add("## The ratio table\n")
@@ -622,12 +619,7 @@ def render(results: dict[str, Any]) -> str:
             + "\n"
         )
     add("## The checker's verdicts\n")
-    add(
-        "Jepsen-style `total-queue` over every attempt recorded and the final database (`bench/checker.py`): "
-        "lost acknowledged joins or transitions, duplicated calls/keys/tokens, unexpected entries or calls, "
-        "token "
-        "gaps, keys mapped to several entries; recovered = joins of unknown outcome found in the database.\n"
-    )
+    add(_CHECKER)
     verdict_rows = []
     for name, verdict in results["checker"].items():
         bad = {anomaly: count for anomaly, count in verdict["anomalies"].items() if count}
@@ -713,12 +705,7 @@ def render(results: dict[str, Any]) -> str:
         )
     profile = results.get("profile")
     if profile and profile.get("samples"):
-        add(
-            f"py-spy on waitline's workers while wrk joined at 32 clients ({profile['samples']} samples, "
-            f"{profile.get('throughput_while_profiled')} req/s while profiled). Self time by package (the "
-            "code "
-            "on the CPU when sampled):\n"
-        )
+        add(_PROFILE.format(**profile))
         add(
             _table(["package", "share of samples"], [[n, f"{s:.1%}"] for n, s in profile["self_by_package"]])
             + "\n"
@@ -735,23 +722,44 @@ def render(results: dict[str, Any]) -> str:
     return "\n".join(parts) + "\n"
 
 
+_CHECKER = """Jepsen-style `total-queue` over every attempt recorded and the final database \
+(`bench/checker.py`): lost acknowledged joins or transitions, duplicated calls, keys or tokens, unexpected \
+entries or calls, token gaps, keys mapped to several entries. "joins unknown": no answer, a dropped \
+connection, a 5xx or the run's end; "recovered": such a join found in the database anyway.
+"""
+
+_PROFILE = """py-spy on waitline's workers while wrk joined at 32 clients ({samples} samples, \
+{throughput_while_profiled} req/s while profiled). Self time by package (the code on the CPU when sampled; \
+"stdlib asyncio" and "interpreter" include the event loop waiting for the network):
+"""
+
+_RUSH = """{seconds:.0f} s, two app instances (the clients split across both; a retry goes to the other \
+one first), {restaurants} restaurants, guests arriving at ~{guests_per_second}/s (Poisson), each polling its \
+entry every ~{seconds_between_polls} s while it waits (10% leave), {staff_per_restaurant} staff per \
+restaurant pressing call-next every ~{seconds_between_presses} s, then seating the party (85%) or marking a \
+no-show. {requests} requests ({requests_per_second}/s), {guests} guests of whom {guests_joined} joined; \
+{failed_requests} requests not answered 2xx; the longest took {longest} s. CPU: the Python client \
+(aiohttp, one process) {loadgen_share} of the box, the app {app_share}, PostgreSQL {database_share}, other \
+{other_share} (n/a: a process was restarted during the run).
+"""
+
+_RECOVERY = """
+PostgreSQL was down {postgresql_down_seconds} s. After it accepted connections again, the first request \
+answered 2xx by each instance came {seconds_to_first_success_after_return} s later: the service was back \
+after {service_back_after_seconds} s. Requests not answered 2xx from the restart until 5 s after the return: \
+{failed_requests_while_postgresql_restarted}.
+"""
+
+
 def _rush_section(summary: dict[str, Any]) -> str:
     config = summary["config"]
     lines = [
-        f"{config['seconds']:.0f} s, two app instances (clients split across both, a retry goes to the "
-        "other one "
-        f"first), {config['restaurants']} restaurants, guests arriving at ~{config['guests_per_second']}/s "
-        f"(Poisson), each polling its entry every ~{config['seconds_between_polls']} s while waiting (10% "
-        "leave), "
-        f"{config['staff_per_restaurant']} staff per restaurant pressing call-next every "
-        f"~{config['seconds_between_presses']} s, then seating the party (85%) or marking a no-show. "
-        f"{summary['requests']} requests ({summary['requests_per_second']}/s), {summary['guests']} guests "
-        "of whom "
-        f"{summary['guests_joined']} joined; {summary['failed_requests']} requests not answered 2xx; longest "
-        f"request {summary['longest_request']['seconds']} s. Python client (aiohttp, one process) CPU: "
-        f"{pct(summary['cpu']['loadgen_share'])} of the box; app {pct(summary['cpu']['app_share'])}, "
-        "PostgreSQL "
-        f"{pct(summary['cpu']['database_share'])}, other {pct(summary['cpu']['other_share'])}.\n",
+        _RUSH.format(
+            **config,
+            **summary,
+            longest=summary["longest_request"]["seconds"],
+            **{name: pct(share) for name, share in summary["cpu"].items() if name.endswith("_share")},
+        ),
         _table(
             [
                 "request",
@@ -786,17 +794,8 @@ def _rush_section(summary: dict[str, Any]) -> str:
     if summary.get("faults"):
         lines.append("Faults (seconds since start):\n")
         lines += [f"- {event['at']:.2f} s: {event['label']}" for event in summary["faults"]]
-        rec = summary.get("recovery", {})
-        lines.append(
-            f"\nPostgreSQL was down {rec.get('postgresql_down_seconds')} s; after it accepted connections "
-            "again, "
-            "the first request answered 2xx by each instance came "
-            f"{rec.get('seconds_to_first_success_after_return')}"
-            f" s later: service back after {rec.get('service_back_after_seconds')} s. Requests not answered "
-            "2xx from "
-            "the restart until 5 s after the return: "
-            f"{rec.get('failed_requests_while_postgresql_restarted')}.\n"
-        )
+        if summary.get("recovery"):
+            lines.append(_RECOVERY.format(**summary["recovery"]))
     return "\n".join(lines) + "\n"
 
 

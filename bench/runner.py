@@ -47,6 +47,8 @@ class Plan:
     # Call-next fills: enough waiting guests that no caller finds a queue empty.
     call_next_rate_ceiling: float = 4000.0
     profile_seconds: int = 6
+    # Also measure waitline's default pool (10 + 10 overflow) at this many clients (0: do not).
+    default_pool_concurrency: int = 32
 
 
 _QUICK_RUSH = RushConfig(
@@ -70,6 +72,7 @@ QUICK = Plan(
     call_next_rate_ceiling=3000.0,
     profile_seconds=0,
     workers=1,
+    default_pool_concurrency=0,
 )
 
 
@@ -337,6 +340,9 @@ def scenario_joins(ctx: Context) -> None:
         "joins-postgresql", ops, asyncio.run(postgres_final_state(ctx.pg.url("joins_waitline"))), ctx
     )
 
+    if plan.default_pool_concurrency:
+        checks["joins with the default pool (scenario 1)"] = default_pool_point(ctx, out)
+
     ctx.progress("scenario 1+2: joins — bare FastAPI + asyncpg reference (four round trips)")
     seed_clone(ctx, "joins_bare")
     bare = bare_server("bare", ctx.pg.url("joins_bare"), ctx.work / "bare-joins.log", workers=plan.workers)
@@ -369,6 +375,39 @@ def scenario_joins(ctx: Context) -> None:
     ctx.results["scenarios"]["1"] = out["1"]
     ctx.results["scenarios"]["2"] = out["2"]
     ctx.results["checker"].update(checks)
+
+
+def default_pool_point(ctx: Context, out: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Scenario 1 at one concurrency with waitline's default pool: 10 connections kept, 10 more opened and
+    closed around each request past the tenth."""
+    concurrency = ctx.plan.default_pool_concurrency
+    ctx.progress(
+        f"scenario 1: joins — waitline with its default pool (10 + 10 overflow), {concurrency} clients"
+    )
+    seed_clone(ctx, "joins_default_pool")
+    url = ctx.pg.url("joins_default_pool")
+    server = waitline_server(
+        "waitline-default-pool",
+        url,
+        ctx.work / "waitline-default-pool.log",
+        workers=ctx.plan.workers,
+        WAITLINE_POOL_SIZE="10",
+        WAITLINE_POOL_MAX_OVERFLOW="10",
+    )
+    with running(server):
+        measurement, ops = closed_loop(
+            ctx,
+            system="waitline-default-pool",
+            script="join.lua",
+            server=server,
+            probe=ctx.probe([server]),
+            concurrency=concurrency,
+            restaurants=ctx.plan.restaurants,
+            label="s1",
+        )
+    out["1"]["waitline-default-pool"] = [measurement.as_dict()]
+    ctx.progress(f"  s1 {_point(measurement)}")
+    return verdict("joins-default-pool", ops, asyncio.run(postgres_final_state(url)), ctx)
 
 
 def profile_join(ctx: Context, server: Server) -> dict[str, Any]:
@@ -648,7 +687,7 @@ def environment(pg: PrivatePostgres, plan: Plan, use_wrk: bool) -> dict[str, Any
         "python": platform.python_version(),
         "postgresql": version([str(pg.bindir / "postgres"), "--version"]),
         "pgbench": version(["pgbench", "--version"]),
-        "load_generator": version(["wrk", "--version"])
+        "load_generator": version(["wrk", "--version"]).split(" [")[0]
         if use_wrk
         else "bench.pyload (Python; wrk not installed)",
         "load_average_at_start": Path("/proc/loadavg").read_text().split()[:3],
