@@ -194,6 +194,7 @@ def run_wrk(
     prefix: str,
     ok_statuses: Sequence[int],
     use_wrk: bool = True,
+    first: int = 1,
 ) -> tuple[Measurement, WrkLog]:
     """``wrk -c concurrency`` for ``seconds``; the Lua script logs every response under ``prefix``."""
     output = workdir / f"{prefix}.loadgen.txt"
@@ -215,6 +216,7 @@ def run_wrk(
             *script_args,
             str(workdir),
             prefix,
+            str(first),
         ]
     else:
         command = [
@@ -228,6 +230,7 @@ def run_wrk(
             *script_args,
             str(workdir),
             prefix,
+            str(first),
         ]
     returncode, cpu = run_with_cpu(command, probe=probe, output=output)
     text = output.read_text(errors="replace")

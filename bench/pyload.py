@@ -2,7 +2,7 @@
 line as ``bench/wrk/*.lua``, in Python (asyncio + aiohttp, one process). It costs far more CPU than wrk, so
 ``bench/run`` installs wrk; this keeps the smoke test and a machine without wrk working.
 
-python -m bench.pyload SCRIPT URL CONCURRENCY SECONDS RESTAURANTS RUN LOG_DIRECTORY PREFIX
+python -m bench.pyload SCRIPT URL CONCURRENCY SECONDS RESTAURANTS RUN LOG_DIRECTORY PREFIX FIRST
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ _VALID_DIGITS = "13458"
 
 
 def _join(
-    worker: int, counter: int, restaurants: int, run: int, prefix: str
+    worker: int, counter: int, restaurants: range, run: int, prefix: str
 ) -> tuple[str, dict[str, str], str]:
     """As join.lua: a new guest, its own key (also in its name), mobile and client address."""
-    index = random.randint(1, restaurants)
+    index = random.choice(restaurants)
     key = f"{prefix}-{worker}-{counter}-r{index}"
     slug = f"r{index}"
     mobile = f"+447{_VALID_DIGITS[run // 10]}{run % 10}{worker % 10}{counter:06d}"
@@ -40,8 +40,8 @@ def _join(
     return f"/api/public/{slug}/queue", headers, body
 
 
-def _call_next(restaurants: int) -> tuple[str, dict[str, str], str]:
-    index = random.randint(1, restaurants)
+def _call_next(restaurants: range) -> tuple[str, dict[str, str], str]:
+    index = random.choice(restaurants)
     headers = {"Authorization": f"Bearer {staff_token(index)}"}
     return f"/api/admin/{restaurant_id(index)}/queue/call-next", headers, ""
 
@@ -52,7 +52,8 @@ _KEY = re.compile(r'"name":"G ([^"]+)"')
 
 
 async def main(arguments: list[str]) -> None:
-    script, url, concurrency, seconds, restaurants, run, directory, prefix = arguments
+    script, url, concurrency, seconds, count, run, directory, prefix, first = arguments
+    restaurants = range(int(first), int(first) + int(count))
     workers = int(concurrency)
     latencies: list[float] = []
     errors = {"connect": 0, "read": 0, "timeout": 0}
@@ -65,9 +66,9 @@ async def main(arguments: list[str]) -> None:
             while time.monotonic() < deadline:
                 counter += 1
                 if script == "join.lua":
-                    path, headers, body = _join(number, counter, int(restaurants), int(run), prefix)
+                    path, headers, body = _join(number, counter, restaurants, int(run), prefix)
                 else:
-                    path, headers, body = _call_next(int(restaurants))
+                    path, headers, body = _call_next(restaurants)
                 started = time.perf_counter()
                 try:
                     async with session.post(url + path, data=body or None, headers=headers) as answer:

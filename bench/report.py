@@ -301,6 +301,9 @@ def _present(results: dict[str, Any], titles: Sequence[tuple[str, str]]) -> list
     return [(number, title) for number, title in titles if number in results["scenarios"]]
 
 
+_PERCENTILE_STYLES = (("p50", ":"), ("p95", "--"), ("p99", "-"))
+
+
 def plot_latency(results: dict[str, Any], path: Path) -> None:
     plt = _pyplot()
 
@@ -316,14 +319,14 @@ def plot_latency(results: dict[str, Any], path: Path) -> None:
             throughput_axis.plot(
                 xs, [point["throughput"] for point in points], marker="o", label=system, color=colour
             )
-            for name, style in (("p50", ":"), ("p95", "--"), ("p99", "-")):
+            for name, style in _PERCENTILE_STYLES:
                 latency_axis.plot(
                     xs,
                     [point["latency_ms"][name] for point in points],
                     linestyle=style,
-                    marker="o",
+                    marker="o" if name == "p99" else ".",
                     color=colour,
-                    label=f"{system} {name}",
+                    label=system if name == "p99" else None,
                 )
         throughput_axis.set(
             title=f"scenario {number}: {title} — throughput",
@@ -345,7 +348,7 @@ def plot_latency(results: dict[str, Any], path: Path) -> None:
             axis.get_xaxis().set_major_formatter(plt.matplotlib.ticker.ScalarFormatter())
             axis.grid(True, alpha=0.3)
         throughput_axis.legend(fontsize=8)
-        latency_axis.legend(fontsize=7, ncol=2)
+        latency_axis.legend(fontsize=8, title="p99 solid, p95 dashed, p50 dotted", title_fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
@@ -669,8 +672,8 @@ def render(results: dict[str, Any]) -> str:
         add("## Scenario 3: call-next\n")
         for shape, systems in scenarios["3"].items():
             add(
-                f"### {shape} ({systems.get('waiting_per_restaurant')} waiting in each queue at the start "
-                "of a run)\n"
+                f"### {shape}: {systems.get('waiting_per_restaurant')} waiting in each queue at the start of "
+                f"a run ({systems.get('waiting_per_restaurant_pgbench')} for pgbench)\n"
             )
             add(_points_table(systems) + "\n")
         add("![call-next](call_next.png)\n")
@@ -740,7 +743,7 @@ restaurant pressing call-next every ~{seconds_between_presses} s, then seating t
 no-show. {requests} requests ({requests_per_second}/s), {guests} guests of whom {guests_joined} joined; \
 {failed_requests} requests not answered 2xx; the longest took {longest} s. CPU: the Python client \
 (aiohttp, one process) {loadgen_share} of the box, the app {app_share}, PostgreSQL {database_share}, other \
-{other_share} (n/a: a process was restarted during the run).
+{other_share}{not_measured}.
 """
 
 _RECOVERY = """
@@ -759,6 +762,11 @@ def _rush_section(summary: dict[str, Any]) -> str:
             **summary,
             longest=summary["longest_request"]["seconds"],
             **{name: pct(share) for name, share in summary["cpu"].items() if name.endswith("_share")},
+            not_measured=(
+                " (n/a: processes restarted during the run have no CPU total)"
+                if None in summary["cpu"].values()
+                else ""
+            ),
         ),
         _table(
             [

@@ -70,9 +70,9 @@ QUICK = Plan(
     rush=_QUICK_RUSH,
     faults=replace(_QUICK_RUSH, seconds=9, drain_seconds=10),
     call_next_rate_ceiling=3000.0,
-    profile_seconds=0,
+    profile_seconds=1,
     workers=1,
-    default_pool_concurrency=0,
+    default_pool_concurrency=4,
 )
 
 
@@ -237,13 +237,18 @@ def closed_loop(
     concurrency: int,
     restaurants: int,
     label: str,
+    first: int = 1,
+    warmup: bool = True,
+    seconds: int | None = None,
 ) -> tuple[Measurement, list[Op]]:
-    """A warm-up (its answers are recorded, not its figures), then the measured run; every attempt as ops."""
+    """A warm-up (its answers are recorded, not its figures), then the measured run; every attempt as ops.
+    Requests go to restaurants first .. first + restaurants - 1."""
     join = script == "join.lua"
     ops: list[Op] = []
     measurement: Measurement | None = None
-    for seconds in (ctx.plan.warmup_seconds, ctx.plan.seconds):
-        if seconds <= 0:
+    runs = [ctx.plan.warmup_seconds] if warmup else []
+    for duration in [*runs, seconds or ctx.plan.seconds]:
+        if duration <= 0:
             continue
         run = ctx.next_run()
         measurement, log = loadgen.run_wrk(
@@ -252,8 +257,9 @@ def closed_loop(
             server=server,
             probe=probe,
             concurrency=concurrency,
-            seconds=seconds,
+            seconds=duration,
             script_args=[str(restaurants), str(run)],
+            first=first,
             workdir=ctx.work,
             prefix=f"{system}-{label}-c{concurrency}-{run}",
             ok_statuses=(201,) if join else (200,),
@@ -274,7 +280,7 @@ def http_joins(
     ops: list[Op] = []
     for scenario, restaurants in shapes:
         figures[scenario] = []
-        for concurrency in plan.concurrencies:
+        for index, concurrency in enumerate(plan.concurrencies):
             measurement, run_ops = closed_loop(
                 ctx,
                 system=system,
@@ -284,11 +290,18 @@ def http_joins(
                 concurrency=concurrency,
                 restaurants=restaurants,
                 label=f"s{scenario}",
+                first=hot_restaurant(index) if restaurants == 1 else 1,
             )
             ops += run_ops
             figures[scenario].append(measurement.as_dict())
             ctx.progress(f"  s{scenario} {_point(measurement)}")
     return figures, ops
+
+
+def hot_restaurant(index: int) -> int:
+    """The restaurant of the index-th point of the hot-queue scenario: a fresh one for each concurrency,
+    so that every point starts from a short queue (a join's answer counts the guests ahead of it)."""
+    return 1 + index
 
 
 def pgbench_points(
@@ -299,21 +312,33 @@ def pgbench_points(
     restaurants: int,
     concurrencies: Sequence[int],
     before: Callable[[], None] | None = None,
+    hot: bool = False,
+    claimed: Callable[[], int] | None = None,
 ) -> list[dict[str, Any]]:
+    """pgbench at each concurrency. ``claimed``: how many entries the run called (a call-next that found
+    its queue empty is still a transaction to pgbench; only the calls that claimed a party count)."""
     points = []
-    for concurrency in concurrencies:
+    for index, concurrency in enumerate(concurrencies):
         if before:
             before()
+        first = hot_restaurant(index) if hot else 1
         measurement = loadgen.run_pgbench(
             system=system,
             script=script,
             database_url=ctx.pg.url(database),
             concurrency=concurrency,
             seconds=ctx.plan.seconds,
-            variables={"restaurants": str(restaurants)},
+            variables={"restaurants": str(restaurants), "first": str(first)},
             workdir=ctx.work,
             probe=ctx.probe(),
         )
+        if claimed is not None:
+            called = claimed()
+            measurement.statuses = {
+                "claimed a party": called,
+                "found the queue empty": measurement.ok - called,
+            }
+            measurement.ok = called
         points.append(measurement.as_dict())
         ctx.progress(f"  {_point(measurement)}")
     return points
@@ -333,7 +358,8 @@ def scenario_joins(ctx: Context) -> None:
     with running(server):
         figures, ops = http_joins(ctx, "waitline", server, ctx.probe([server]), shapes)
         if plan.profile_seconds:
-            ctx.results["profile"] = profile_join(ctx, server)
+            ctx.results["profile"], profiled = profile_join(ctx, server)
+            ops += profiled
     for scenario, points in figures.items():
         out[scenario]["waitline"] = points
     checks["joins on PostgreSQL (scenarios 1 and 2)"] = verdict(
@@ -356,7 +382,9 @@ def scenario_joins(ctx: Context) -> None:
     out["1"]["pgbench"] = pgbench_points(
         ctx, "pgbench", "join.sql", "joins_pgbench", plan.restaurants, plan.concurrencies
     )
-    out["2"]["pgbench"] = pgbench_points(ctx, "pgbench", "join.sql", "joins_pgbench", 1, plan.concurrencies)
+    out["2"]["pgbench"] = pgbench_points(
+        ctx, "pgbench", "join.sql", "joins_pgbench", 1, plan.concurrencies, hot=True
+    )
 
     ctx.progress("scenario 1: joins — waitline on SQLite")
     assert ctx.sqlite_template is not None
@@ -410,29 +438,28 @@ def default_pool_point(ctx: Context, out: dict[str, dict[str, Any]]) -> dict[str
     return verdict("joins-default-pool", ops, asyncio.run(postgres_final_state(url)), ctx)
 
 
-def profile_join(ctx: Context, server: Server) -> dict[str, Any]:
-    """py-spy on waitline's workers while wrk joins at 32 clients (not one of the measured runs)."""
+def profile_join(ctx: Context, server: Server) -> tuple[dict[str, Any], list[Op]]:
+    """py-spy on waitline's workers while wrk joins at 32 clients (not one of the measured runs); the joins
+    it made go into the history like any others."""
     assert server.process is not None
-    run = ctx.next_run()
     output = ctx.work / "profile-join.txt"
     spy = profile.start(server.process.pid, output, seconds=ctx.plan.profile_seconds)
-    measurement, _ = loadgen.run_wrk(
+    measurement, ops = closed_loop(
+        ctx,
         system="waitline",
         script="join.lua",
         server=server,
         probe=ctx.probe([server]),
         concurrency=32,
+        restaurants=ctx.plan.restaurants,
+        label="profile",
+        warmup=False,
         seconds=ctx.plan.profile_seconds,
-        script_args=[str(ctx.plan.restaurants), str(run)],
-        workdir=ctx.work,
-        prefix=f"profile-{run}",
-        ok_statuses=(201,),
-        use_wrk=ctx.use_wrk,
     )
     summary = profile.finish(spy, output)
     summary["throughput_while_profiled"] = round(measurement.throughput, 1)
     ctx.progress(f"  profiled waitline joins at c=32 with py-spy: {summary.get('samples', 0)} samples")
-    return summary
+    return summary, ops
 
 
 def seed_clone(ctx: Context, name: str) -> None:
@@ -442,9 +469,14 @@ def seed_clone(ctx: Context, name: str) -> None:
 # --- scenario 3: call-next --------------------------------------------------------------------------------
 
 
-def _fill_size(plan: Plan, restaurants: int) -> int:
+# pgbench calls the next party several times faster than an HTTP app can.
+PGBENCH_CALL_NEXT_FACTOR = 4
+
+
+def _fill_size(plan: Plan, restaurants: int, *, pgbench: bool = False) -> int:
     """Enough waiting guests that no caller finds its queue empty before the run ends."""
-    calls = plan.call_next_rate_ceiling * (plan.seconds + plan.warmup_seconds)
+    rate = plan.call_next_rate_ceiling * (PGBENCH_CALL_NEXT_FACTOR if pgbench else 1)
+    calls = rate * (plan.seconds + plan.warmup_seconds)
     return max(20, math.ceil(calls / restaurants * (1.25 if restaurants == 1 else 2.5)))
 
 
@@ -452,7 +484,11 @@ def scenario_call_next(ctx: Context) -> None:
     plan = ctx.plan
     shapes = [("1 restaurant", 1), (f"{plan.restaurants} restaurants", plan.restaurants)]
     out: dict[str, dict[str, Any]] = {
-        label: {"waiting_per_restaurant": _fill_size(plan, n)} for label, n in shapes
+        label: {
+            "waiting_per_restaurant": _fill_size(plan, n),
+            "waiting_per_restaurant_pgbench": _fill_size(plan, n, pgbench=True),
+        }
+        for label, n in shapes
     }
     verdicts: list[dict[str, Any]] = []
     for system in ("waitline", "bare"):
@@ -494,9 +530,12 @@ def scenario_call_next(ctx: Context) -> None:
                 seed.fill_queues(
                     ctx.pg.url("call_next_pgbench"),
                     restaurants=restaurants,
-                    per_restaurant=_fill_size(plan, restaurants),
+                    per_restaurant=_fill_size(plan, restaurants, pgbench=True),
                 )
             )
+
+        def count_called() -> int:
+            return asyncio.run(seed.count_called(ctx.pg.url("call_next_pgbench")))
 
         out[label]["pgbench"] = pgbench_points(
             ctx,
@@ -506,6 +545,7 @@ def scenario_call_next(ctx: Context) -> None:
             restaurants,
             plan.call_next_concurrencies,
             before=refill,
+            claimed=count_called,
         )
     ctx.results["scenarios"]["3"] = out
     ctx.results["checker"]["call-next on PostgreSQL (scenario 3)"] = _merge_verdicts(verdicts)

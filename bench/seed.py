@@ -121,3 +121,13 @@ def clone_sqlite(template: Path, path: Path) -> None:
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
     shutil.copyfile(template, path)
+
+
+async def count_called(url: str) -> int:
+    """How many entries have been called (since the last fill)."""
+    connection = await asyncpg.connect(url)
+    try:
+        count: int = await connection.fetchval("SELECT count(*) FROM queue_entry WHERE status = 'called'")
+    finally:
+        await connection.close()
+    return count

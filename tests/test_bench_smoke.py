@@ -40,10 +40,21 @@ def test_the_quick_bench_runs_every_scenario_and_writes_the_report(tmp_path: Pat
     assert finished.returncode == 0, finished.stdout[-4000:] + finished.stderr[-4000:]
     results = json.loads((out / "results.json").read_text())
     assert set(results["scenarios"]) == {"1", "2", "3", "4", "5"}
-    assert set(results["scenarios"]["1"]) == {"waitline", "bare", "pgbench", "waitline-sqlite"}
+    assert set(results["scenarios"]["1"]) == {
+        "waitline",
+        "waitline-default-pool",
+        "bare",
+        "pgbench",
+        "waitline-sqlite",
+    }
     assert set(results["scenarios"]["2"]) == {"waitline", "bare", "pgbench"}
-    for points in (*results["scenarios"]["1"].values(), *results["scenarios"]["2"].values()):
-        assert [point["concurrency"] for point in points] == list(runner.QUICK.concurrencies)
+    for system, points in (*results["scenarios"]["1"].items(), *results["scenarios"]["2"].items()):
+        expected = (
+            [runner.QUICK.default_pool_concurrency]
+            if system.endswith("default-pool")
+            else runner.QUICK.concurrencies
+        )
+        assert [point["concurrency"] for point in points] == list(expected)
         assert all(point["ok"] > 0 for point in points), points
     for shape in results["scenarios"]["3"].values():
         assert all(shape[system][0]["ok"] > 0 for system in ("waitline", "bare", "pgbench")), shape
@@ -59,7 +70,7 @@ def test_the_quick_bench_runs_every_scenario_and_writes_the_report(tmp_path: Pat
         "instance-b: exited with 0",
         "instance-b: started again, healthy",
     ]
-    assert len(results["checker"]) == 5
+    assert len(results["checker"]) == 6
     assert all(verdict["valid"] for verdict in results["checker"].values()), results["checker"]
     assert {target["target"] for target in results["targets"]} >= {
         "scenario 5: zero anomalies",

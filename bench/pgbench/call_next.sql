@@ -1,6 +1,6 @@
 -- Call-next as waitline issues it: its one statement (_CLAIM_NEXT in src/waitline/store/queries.py), for a
--- random restaurant of the first :restaurants (1 or 1000), no table size given. Run with -M prepared.
-\set r random(1, :restaurants)
+-- random restaurant of :restaurants (1 or 1000) from :first, no table size given. Run with -M prepared.
+\set r random(:first, :first + :restaurants - 1)
 UPDATE queue_entry SET status = 'called', called_at = now()
 WHERE id = (
     SELECT id FROM queue_entry

@@ -1,7 +1,7 @@
 -- The join as waitline issues it: ONE call of waitline_join with a new guest (its own idempotency key,
 -- mobile number and client address) and both rate-limit checks (per-ip 100000000/minute, per-mobile
--- 3/hour: interval and tolerance in seconds). Run with -M prepared -D restaurants=1000 (or 1: one hot queue).
-\set r random(1, :restaurants)
+-- 3/hour: interval and tolerance in seconds). Run with -M prepared -D restaurants=1000 -D first=1 (or restaurants=1: one hot queue, restaurant :first).
+\set r random(:first, :first + :restaurants - 1)
 \set n random(1, 999999999999)
 SELECT * FROM waitline_join(
     'r' || CAST(:r AS text),

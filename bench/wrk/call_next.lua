@@ -1,7 +1,7 @@
--- wrk script: staff pressing call-next at random restaurants among the first <restaurants> (1 or 1000),
+-- wrk script: staff pressing call-next at random restaurants among <restaurants> (1 or 1000) from <first>,
 -- each with its restaurant's staff token; several connections share each restaurant.
 --
--- wrk -s call_next.lua URL -- <restaurants> <run number> <log directory> <prefix>
+-- wrk -s call_next.lua URL -- <restaurants> <run number> <log directory> <prefix> <first restaurant>
 
 dofile(debug.getinfo(1, "S").source:match("@(.*/)") .. "common.lua")
 
@@ -9,12 +9,13 @@ function init(args)
    restaurants = tonumber(args[1])
    math.randomseed(tonumber(args[2]) * 1000 + id)
    log = open_log(args[3], args[4])
+   first = tonumber(args[5] or "1")
    counter = 0
 end
 
 function request()
    counter = counter + 1
-   local r = math.random(1, restaurants)
+   local r = first + math.random(0, restaurants - 1)
    local path = string.format("/api/admin/00000000-0000-4000-8000-%012d/queue/call-next", r)
    return wrk.format("POST", path, {["Authorization"] = "Bearer wl_bench_" .. r})
 end

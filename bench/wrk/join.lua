@@ -3,8 +3,9 @@
 -- to its request), its own mobile number and, behind the trusted proxy that the load generator plays, its
 -- own client address.
 --
--- wrk -s join.lua URL -- <restaurants> <run number 0-49> <log directory> <prefix>
--- Restaurants are slugs r1 .. r<restaurants>; with 1 restaurant every guest scans the same QR code.
+-- wrk -s join.lua URL -- <restaurants> <run number 0-49> <log directory> <prefix> <first restaurant>
+-- Restaurants are slugs r<first> .. r<first + restaurants - 1>; with 1 restaurant every guest scans the same
+-- QR code.
 
 dofile(debug.getinfo(1, "S").source:match("@(.*/)") .. "common.lua")
 
@@ -15,6 +16,7 @@ function init(args)
    restaurants = tonumber(args[1])
    run = tonumber(args[2])
    prefix = args[4]
+   first = tonumber(args[5] or "1")
    counter = 0
    log = open_log(args[3], prefix)
    mobile_head = "+447" .. valid_digits[math.floor(run / 10) + 1] .. tostring(run % 10) .. tostring(id % 10)
@@ -23,7 +25,7 @@ end
 
 function request()
    counter = counter + 1
-   local r = math.random(1, restaurants)
+   local r = first + math.random(0, restaurants - 1)
    local key = prefix .. "-" .. id .. "-" .. counter .. "-r" .. r
    local slug = "r" .. r
    local body = '{"name":"G ' .. key .. '","mobileNumber":"' .. mobile_head .. string.format("%06d", counter)
