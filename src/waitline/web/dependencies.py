@@ -11,7 +11,6 @@ from waitline import services
 from waitline.ratelimit import JoinLimits
 from waitline.store.engine import Database
 
-
 # The dependencies below only read the request, yet are coroutines: FastAPI runs a plain ``def`` dependency in
 # a worker thread, a hand-off to and from the thread pool on every request for nothing.
 
