@@ -12,8 +12,11 @@ from waitline.domain import SLUG_PATTERN
 from waitline.ratelimit import JoinLimits
 from waitline.store.engine import Database
 
+# The dependencies below only read the request, yet are coroutines: FastAPI runs a plain ``def`` dependency in
+# a worker thread, a hand-off to and from the thread pool on every request for nothing.
 
-def get_database(request: Request) -> Database:
+
+async def get_database(request: Request) -> Database:
     database: Database = request.app.state.database
     return database
 
@@ -24,7 +27,7 @@ DatabaseDep = Annotated[Database, Depends(get_database)]
 Slug = Annotated[str, Path(pattern=SLUG_PATTERN, max_length=63)]
 
 
-def get_join_limits(request: Request) -> JoinLimits:
+async def get_join_limits(request: Request) -> JoinLimits:
     limits: JoinLimits = request.app.state.join_limits
     return limits
 
@@ -32,7 +35,7 @@ def get_join_limits(request: Request) -> JoinLimits:
 JoinLimitsDep = Annotated[JoinLimits, Depends(get_join_limits)]
 
 
-def get_client_ip(request: Request) -> str:
+async def get_client_ip(request: Request) -> str:
     """As the telemetry middleware worked it out (socket peer, or trusted proxies' X-Forwarded-For)."""
     address: str = request.scope["waitline.client_ip"]
     return address

@@ -72,7 +72,11 @@ def _previous_join_function() -> str:
 
 
 # GCRA for several keys at once, all or nothing: a request refused by one policy is counted by none.
-# Rows are locked in key order, so two checks that share keys never deadlock.
+# Rows are locked in key order, so two checks that share keys never deadlock. The rows are found with
+# ``key = ANY (p_keys)`` (the primary key's index, whatever the table's size) and each key's place in the
+# array with array_position: joined to generate_subscripts() instead, which the planner guesses at 1,000
+# rows, the lookup became a hash join over a sequential scan of the whole table (a row per mobile number
+# for an hour) on every join.
 HIT_LIMITS_FUNCTION = """
 CREATE FUNCTION waitline_hit_limits(
     p_now float8, p_keys text[], p_intervals float8[], p_tolerances float8[],
@@ -94,9 +98,9 @@ BEGIN
     ON CONFLICT (key) DO NOTHING;
 
     FOR v_row IN
-        SELECT i, r.tat
-        FROM generate_subscripts(p_keys, 1) AS i
-        JOIN rate_limit r ON r.key = p_keys[i]
+        SELECT array_position(p_keys, r.key) AS i, r.tat
+        FROM rate_limit r
+        WHERE r.key = ANY (p_keys)
         ORDER BY r.key
         FOR UPDATE OF r
     LOOP
@@ -109,9 +113,8 @@ BEGIN
     END LOOP;
 
     IF allowed THEN
-        UPDATE rate_limit r SET tat = v_new[i]
-        FROM generate_subscripts(p_keys, 1) AS i
-        WHERE r.key = p_keys[i];
+        UPDATE rate_limit r SET tat = v_new[array_position(p_keys, r.key)]
+        WHERE r.key = ANY (p_keys);
         tats := v_new;
     END IF;
 END;
