@@ -221,12 +221,15 @@ class Server:
         return self.log.read_text(errors="replace")
 
 
-def start_server(database_url: str, log: Path, **env: str) -> Server:
+def start_server(database_url: str, log: Path, *, workers: int = 1, **env: str) -> Server:
     port = postgres.free_port()
     environment = {**os.environ, **LIMITS_OFF, "WAITLINE_DATABASE_URL": database_url, **env}
+    # Each server makes its own metrics folder (--workers); never one inherited from whoever runs the tests.
+    environment.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    command = [sys.executable, "-m", "waitline", "serve", "--host", "127.0.0.1", "--port", str(port)]
     with log.open("wb") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "waitline", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [*command, "--workers", str(workers)],
             env=environment,
             stdout=output,
             stderr=subprocess.STDOUT,

@@ -5,11 +5,7 @@ route template, the pool; and with several uvicorn workers, the sum over all of 
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import subprocess
-import sys
-import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -19,8 +15,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests import postgres
-from tests.conftest import LIMITS_OFF, Server, StaffRestaurant, join_body, stop_server
+from tests.conftest import Server, StaffRestaurant, join_body, start_server, stop_server
 from waitline.config import Settings
 
 pytestmark = pytest.mark.anyio
@@ -160,36 +155,9 @@ async def test_metrics_count_queue_outcomes_errors_and_latency_by_route_template
 
 
 def start_workers(database_url: str, log: Path, scratch: Path) -> Server:
-    """``waitline serve --workers 2``, started as conftest.start_server starts one process.
-
-    TMPDIR points into the test's folder, so that the metrics folder serve makes is found (and cleared).
-    """
-    port = postgres.free_port()
-    environment = {
-        **os.environ,
-        **LIMITS_OFF,
-        "WAITLINE_DATABASE_URL": database_url,
-        "TMPDIR": str(scratch),
-    }
-    environment.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    command = [sys.executable, "-m", "waitline", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [*command, "--workers", str(WORKERS)], env=environment, stdout=output, stderr=subprocess.STDOUT
-        )
-    server = Server(base_url=f"http://127.0.0.1:{port}", process=process, log=log)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"waitline serve exited with {process.returncode}:\n{server.output()}")
-        try:
-            if httpx.get(f"{server.base_url}/healthz", timeout=1).status_code == 200:
-                return server
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    stop_server(server)
-    raise RuntimeError(f"waitline serve --workers {WORKERS} did not come up:\n{server.output()}")
+    """``waitline serve --workers 2``. TMPDIR points into the test's folder, so that the metrics folder
+    serve makes is found (and cleared)."""
+    return start_server(database_url, log, workers=WORKERS, TMPDIR=str(scratch))
 
 
 @pytest.fixture
