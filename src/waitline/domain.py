@@ -54,11 +54,13 @@ TRANSITIONS: Mapping[Transition, TransitionRule] = {
 }
 
 
+def datetime_from_row(value: datetime | str) -> datetime:
+    """A timestamp as read from either database: PostgreSQL hands back datetimes, SQLite ISO-8601 text."""
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
+
+
 def _as_datetime(value: Any) -> datetime | None:
-    # PostgreSQL hands back datetimes; SQLite keeps ISO-8601 text.
-    if value is None or isinstance(value, datetime):
-        return value
-    return datetime.fromisoformat(str(value))
+    return None if value is None else datetime_from_row(value)
 
 
 def _as_uuid(value: Any) -> uuid.UUID:

@@ -237,7 +237,3 @@ class JoinLimits:
             digest = hashlib.sha256(mobile.encode()).hexdigest()[:32]
             checks.append(LimitCheck(f"mobile:{slug}:{digest}", self.per_mobile))
         return checks
-
-    @property
-    def policies(self) -> list[RatePolicy]:
-        return [policy for policy in (self.per_ip, self.per_mobile) if policy is not None]

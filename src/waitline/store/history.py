@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from waitline.domain import CalledToken, DayCounts
+from waitline.domain import CalledToken, DayCounts, datetime_from_row
 from waitline.store.queries import Statement
 from waitline.store.values import moment
 
@@ -63,17 +63,13 @@ _LOCK_RESTAURANT = {
 }
 
 
-def _as_datetime(value: datetime | str) -> datetime:
-    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
-
-
 async def recent_call_times(
     *, connection: AsyncConnection, restaurant_id: uuid.UUID, since: datetime, limit: int
 ) -> list[datetime]:
     """When the latest ``limit`` calls since ``since`` were made, newest first."""
     params = {"restaurant_id": str(restaurant_id), "since": moment(connection, since), "limit": limit}
     rows = (await connection.execute(_RECENT_CALL_TIMES.on(connection), params)).scalars().all()
-    return [_as_datetime(value) for value in rows]
+    return [datetime_from_row(value) for value in rows]
 
 
 async def last_called(

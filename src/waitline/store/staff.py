@@ -10,7 +10,14 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from waitline.domain import LoginAttempt, Restaurant, StaffExists, StaffMember, StaffSession
+from waitline.domain import (
+    LoginAttempt,
+    Restaurant,
+    StaffExists,
+    StaffMember,
+    StaffSession,
+    datetime_from_row,
+)
 from waitline.store.queries import Statement
 from waitline.store.values import moment
 
@@ -135,7 +142,7 @@ async def reserve_login_attempt(
     if failures is not None:
         return LoginAttempt(number=int(failures))
     locked_until = (await connection.execute(_LOCKED_UNTIL.on(connection), params)).scalar_one()
-    return locked_until if isinstance(locked_until, datetime) else datetime.fromisoformat(locked_until)
+    return datetime_from_row(locked_until)
 
 
 async def lock_login(
