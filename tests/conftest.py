@@ -221,13 +221,16 @@ class Server:
         return self.log.read_text(errors="replace")
 
 
-def start_server(database_url: str, log: Path, *, workers: int = 1, **env: str) -> Server:
+def start_server(
+    database_url: str, log: Path, *, host: str = "127.0.0.1", workers: int = 1, **env: str
+) -> Server:
     port = postgres.free_port()
     environment = {**os.environ, **LIMITS_OFF, "WAITLINE_DATABASE_URL": database_url, **env}
     # Each server makes its own metrics folder (--workers); never one inherited from whoever runs the tests.
     environment.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    command = [sys.executable, "-m", "waitline", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    with log.open("wb") as output:
+    command = [sys.executable, "-m", "waitline", "serve", "--host", host, "--port", str(port)]
+    # Append mode: with --workers several processes write this file; O_APPEND keeps their lines whole.
+    with log.open("ab") as output:
         process = subprocess.Popen(
             [*command, "--workers", str(workers)],
             env=environment,

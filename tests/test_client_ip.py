@@ -5,10 +5,6 @@ into X-Forwarded-For on its own proves nothing and must not move its limit.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -16,8 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import LIMITS_OFF, Server, StaffRestaurant, join_body, stop_server
-from tests.postgres import free_port
+from tests.conftest import Server, StaffRestaurant, join_body, start_server, stop_server
 from tests.server_logs import log_events
 from waitline.config import ipaddress_networks
 from waitline.web.client_ip import client_ip
@@ -151,46 +146,18 @@ async def test_behind_a_trusted_proxy_each_client_is_limited_as_itself(
 def dual_stack_server(database_url: str, tmp_path: Path) -> Iterator[Server]:
     """``waitline serve --host :: --workers 2``: uvicorn binds one dual-stack socket, on which an IPv4 peer
     (here the test, standing in for a proxy on 127.0.0.1) shows up as ``::ffff:127.0.0.1``."""
-    port = free_port()
-    env = {
-        **os.environ,
-        **LIMITS_OFF,
-        "WAITLINE_DATABASE_URL": database_url,
-        "WAITLINE_RATE_LIMIT_PER_IP": "2/hour",
-        "WAITLINE_TRUSTED_PROXIES": LOCAL_PROXY,
-    }
-    log = tmp_path / "dual-stack.log"
-    command = [
-        sys.executable,
-        "-m",
-        "waitline",
-        "serve",
-        "--host",
-        "::",
-        "--port",
-        str(port),
-        "--workers",
-        "2",
-    ]
-    with log.open("wb") as output:
-        process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
-    server = Server(base_url=f"http://127.0.0.1:{port}", process=process, log=log)
+    server = start_server(
+        database_url,
+        tmp_path / "dual-stack.log",
+        host="::",
+        workers=2,
+        WAITLINE_RATE_LIMIT_PER_IP="2/hour",
+        WAITLINE_TRUSTED_PROXIES=LOCAL_PROXY,
+    )
     try:
-        deadline = time.monotonic() + 60
-        while not _answers(server):
-            assert process.poll() is None, server.output()
-            assert time.monotonic() < deadline, server.output()
-            time.sleep(0.1)
         yield server
     finally:
         stop_server(server)
-
-
-def _answers(server: Server) -> bool:
-    try:
-        return httpx.get(f"{server.base_url}/healthz", timeout=1).status_code == 200
-    except httpx.TransportError:
-        return False
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # two workers: not on SQLite
