@@ -11,11 +11,10 @@ Create Date: 2026-11-28
 
 from __future__ import annotations
 
-from typing import Any
-
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
+
+from waitline.migrations import dialect
 
 revision = "0001"
 down_revision = None
@@ -25,39 +24,23 @@ depends_on = None
 STATUSES = ("waiting", "called", "seated", "no_show", "cancelled")
 
 
-def _is_postgresql() -> bool:
-    return op.get_bind().dialect.name == "postgresql"
-
-
-def _uuid() -> sa.types.TypeEngine[Any]:
-    return postgresql.UUID(as_uuid=True) if _is_postgresql() else sa.String(36)
-
-
-def _timestamp() -> sa.types.TypeEngine[Any]:
-    return sa.DateTime(timezone=True) if _is_postgresql() else sa.Text()
-
-
-def _now() -> sa.TextClause:
-    return sa.text("now()") if _is_postgresql() else sa.text("(strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))")
-
-
 def upgrade() -> None:
     op.create_table(
         "restaurant",
-        sa.Column("id", _uuid(), primary_key=True),
+        sa.Column("id", dialect.uuid_type(), primary_key=True),
         sa.Column("slug", sa.Text(), nullable=False),
         sa.Column("name", sa.Text(), nullable=False),
         sa.Column("queue_open", sa.Boolean(), nullable=False, server_default=sa.true()),
         # ISO 3166 region that national mobile numbers are read in (e.g. "GB"); NULL: international only.
         sa.Column("default_region", sa.String(2), nullable=True),
-        sa.Column("created_at", _timestamp(), nullable=False, server_default=_now()),
+        dialect.created_at(),
         sa.UniqueConstraint("slug", name="restaurant_slug_key"),
     )
     op.create_table(
         "token_sequence",
         sa.Column(
             "restaurant_id",
-            _uuid(),
+            dialect.uuid_type(),
             sa.ForeignKey("restaurant.id", ondelete="CASCADE"),
             primary_key=True,
         ),
@@ -65,10 +48,10 @@ def upgrade() -> None:
     )
     op.create_table(
         "queue_entry",
-        sa.Column("id", _uuid(), primary_key=True),
+        sa.Column("id", dialect.uuid_type(), primary_key=True),
         sa.Column(
             "restaurant_id",
-            _uuid(),
+            dialect.uuid_type(),
             sa.ForeignKey("restaurant.id", ondelete="CASCADE"),
             nullable=False,
         ),
@@ -79,9 +62,9 @@ def upgrade() -> None:
         sa.Column("status", sa.Text(), nullable=False, server_default="waiting"),
         sa.Column("idempotency_key", sa.Text(), nullable=True),
         sa.Column("request_fingerprint", sa.Text(), nullable=True),
-        sa.Column("created_at", _timestamp(), nullable=False, server_default=_now()),
-        sa.Column("called_at", _timestamp(), nullable=True),
-        sa.Column("finished_at", _timestamp(), nullable=True),
+        dialect.created_at(),
+        sa.Column("called_at", dialect.timestamp_type(), nullable=True),
+        sa.Column("finished_at", dialect.timestamp_type(), nullable=True),
         sa.UniqueConstraint("restaurant_id", "token_number", name="queue_entry_token_key"),
         sa.UniqueConstraint("restaurant_id", "idempotency_key", name="queue_entry_idempotency_key_key"),
         sa.CheckConstraint("party_size BETWEEN 1 AND 20", name="queue_entry_party_size_check"),
@@ -108,24 +91,24 @@ def upgrade() -> None:
     )
     op.create_table(
         "api_token",
-        sa.Column("id", _uuid(), primary_key=True),
+        sa.Column("id", dialect.uuid_type(), primary_key=True),
         sa.Column(
             "restaurant_id",
-            _uuid(),
+            dialect.uuid_type(),
             sa.ForeignKey("restaurant.id", ondelete="CASCADE"),
             nullable=False,
         ),
         # SHA-256 of a 256-bit random secret: the secret itself is never stored.
         sa.Column("token_hash", sa.Text(), nullable=False),
-        sa.Column("created_at", _timestamp(), nullable=False, server_default=_now()),
+        dialect.created_at(),
         sa.UniqueConstraint("token_hash", name="api_token_token_hash_key"),
     )
-    if _is_postgresql():
+    if dialect.is_postgresql():
         op.execute(JOIN_FUNCTION)
 
 
 def downgrade() -> None:
-    if _is_postgresql():
+    if dialect.is_postgresql():
         op.execute("DROP FUNCTION waitline_join")
     op.drop_table("api_token")
     op.drop_table("queue_entry")

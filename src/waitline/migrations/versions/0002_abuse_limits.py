@@ -16,14 +16,12 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from waitline.migrations import dialect
+
 revision = "0002"
 down_revision = "0001"
 branch_labels = None
 depends_on = None
-
-
-def _is_postgresql() -> bool:
-    return op.get_bind().dialect.name == "postgresql"
 
 
 def upgrade() -> None:
@@ -42,14 +40,14 @@ def upgrade() -> None:
         postgresql_where=sa.text("status IN ('waiting', 'called')"),
         sqlite_where=sa.text("status IN ('waiting', 'called')"),
     )
-    if _is_postgresql():
+    if dialect.is_postgresql():
         op.execute("DROP FUNCTION waitline_join(text, uuid, text, text, integer, text, text)")
         op.execute(HIT_LIMITS_FUNCTION)
         op.execute(JOIN_FUNCTION)
 
 
 def downgrade() -> None:
-    if _is_postgresql():
+    if dialect.is_postgresql():
         op.execute(
             "DROP FUNCTION waitline_join"
             "(text, uuid, text, text, integer, text, text, float8, text[], float8[], float8[])"

@@ -17,11 +17,10 @@ Create Date: 2026-11-28
 
 from __future__ import annotations
 
-from typing import Any
-
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
+
+from waitline.migrations import dialect
 
 revision = "0003"
 down_revision = "0002"
@@ -31,37 +30,15 @@ depends_on = None
 CHANNEL = "waitline_queue"
 
 
-def _is_postgresql() -> bool:
-    return op.get_bind().dialect.name == "postgresql"
-
-
-def _uuid() -> sa.types.TypeEngine[Any]:
-    return postgresql.UUID(as_uuid=True) if _is_postgresql() else sa.String(36)
-
-
-def _timestamp() -> sa.types.TypeEngine[Any]:
-    return sa.DateTime(timezone=True) if _is_postgresql() else sa.Text()
-
-
-def _now() -> sa.TextClause:
-    return sa.text("now()") if _is_postgresql() else sa.text("(strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))")
-
-
-def _restaurant_fk() -> sa.Column[Any]:
-    return sa.Column(
-        "restaurant_id", _uuid(), sa.ForeignKey("restaurant.id", ondelete="CASCADE"), nullable=False
-    )
-
-
 def upgrade() -> None:
     op.create_table(
         "staff_user",
-        sa.Column("id", _uuid(), primary_key=True),
-        _restaurant_fk(),
+        sa.Column("id", dialect.uuid_type(), primary_key=True),
+        dialect.restaurant_fk(),
         # Lower-cased and trimmed: one account per address and restaurant however it is typed.
         sa.Column("email", sa.Text(), nullable=False),
         sa.Column("password_hash", sa.Text(), nullable=False),
-        sa.Column("created_at", _timestamp(), nullable=False, server_default=_now()),
+        dialect.created_at(),
         sa.UniqueConstraint("restaurant_id", "email", name="staff_user_email_key"),
     )
     op.create_table(
@@ -70,27 +47,27 @@ def upgrade() -> None:
         sa.Column("token_hash", sa.Text(), primary_key=True),
         sa.Column(
             "staff_id",
-            _uuid(),
+            dialect.uuid_type(),
             sa.ForeignKey("staff_user.id", ondelete="CASCADE"),
             nullable=False,
             index=True,
         ),
-        sa.Column("created_at", _timestamp(), nullable=False, server_default=_now()),
-        sa.Column("expires_at", _timestamp(), nullable=False),
+        dialect.created_at(),
+        sa.Column("expires_at", dialect.timestamp_type(), nullable=False),
     )
     op.create_table(
         "login_throttle",
-        _restaurant_fk(),
+        dialect.restaurant_fk(),
         sa.Column("email", sa.Text(), nullable=False),
         # Consecutive failed (or still unfinished) attempts; a successful login deletes the row.
         sa.Column("failures", sa.Integer(), nullable=False),
-        sa.Column("locked_until", _timestamp(), nullable=True),
-        sa.Column("last_attempt_at", _timestamp(), nullable=False),
+        sa.Column("locked_until", dialect.timestamp_type(), nullable=True),
+        sa.Column("last_attempt_at", dialect.timestamp_type(), nullable=False),
         sa.PrimaryKeyConstraint("restaurant_id", "email", name="login_throttle_pkey"),
     )
     # Serves the staff dashboard's counts of the day (the parties that joined since midnight).
     op.create_index("queue_entry_created_idx", "queue_entry", ["restaurant_id", "created_at"])
-    if _is_postgresql():
+    if dialect.is_postgresql():
         for statement in POSTGRESQL_SIGNALS:
             op.execute(statement)
     else:
@@ -104,7 +81,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    if _is_postgresql():
+    if dialect.is_postgresql():
         op.execute("DROP TRIGGER queue_entry_notify ON queue_entry")
         op.execute("DROP TRIGGER restaurant_notify ON restaurant")
         op.execute("DROP FUNCTION waitline_notify_queue_entry()")

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from alembic import op
 
+from waitline.migrations import dialect
+
 revision = "0004"
 down_revision = "0003"
 branch_labels = None
@@ -21,12 +23,12 @@ depends_on = None
 
 
 def upgrade() -> None:
-    if op.get_bind().dialect.name == "postgresql":
+    if dialect.is_postgresql():
         op.execute(HIT_LIMITS_FUNCTION)
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name == "postgresql":
+    if dialect.is_postgresql():
         script = op.get_context().script
         assert script is not None
         revision = script.get_revision("0002")
