@@ -14,10 +14,10 @@ from pathlib import Path
 import httpx
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, expect, sync_playwright
 
-from tests.conftest import ARTIFACTS, CLIENT_IP, NO_LIMITS
+from tests.conftest import ARTIFACTS, CLIENT_IP
 from tests.web_helpers import STAFF_PASSWORD, Staff
-from waitline import services
 from waitline.config import Settings
+from waitline.services import Services
 from waitline.store.engine import open_database
 
 CHROMIUM = "/usr/bin/chromium"
@@ -87,17 +87,14 @@ def set_up_restaurant(database_url: str, *, region: str = "GB", guests: int = 0)
     async def main() -> None:
         settings = Settings(database_url=database_url)
         database = open_database(settings)
+        services = Services(database=database)
         try:
-            await services.create_restaurant(
-                database=database, slug=slug, name="Chez Test", default_region=region
-            )
-            await services.create_staff(
-                database=database, slug=slug, email=f"host@{slug}.test", password=STAFF_PASSWORD
+            await services.restaurants.create(slug=slug, name="Chez Test", default_region=region)
+            await services.accounts.create_staff(
+                slug=slug, email=f"host@{slug}.test", password=STAFF_PASSWORD
             )
             for index in range(guests):
-                await services.join(
-                    database=database,
-                    limits=NO_LIMITS,
+                await services.queue.join(
                     client_ip=CLIENT_IP,
                     slug=slug,
                     name=f"Early {index}",

@@ -23,10 +23,9 @@ import pytest
 from fastapi import FastAPI
 
 from tests import postgres
-from waitline import services
 from waitline.config import Settings
 from waitline.domain import Restaurant
-from waitline.ratelimit import JoinLimits
+from waitline.services import Services
 from waitline.store import migrations
 from waitline.store.engine import Database, make_engine, open_database
 from waitline.web.app import create_app
@@ -118,8 +117,7 @@ def database_url(request: pytest.FixtureRequest) -> str:
     return url
 
 
-# For tests that call services.join directly: no rate limits, one made-up client address.
-NO_LIMITS = JoinLimits(per_ip=None, per_mobile=None, shared=None)
+# For tests that call services.queue.join directly: one made-up client address.
 CLIENT_IP = "192.0.2.1"
 
 # The rate limits are off unless a test is about them: most tests join from one address, many times.
@@ -145,6 +143,12 @@ async def database(settings: Settings) -> AsyncIterator[Database]:
     database = open_database(settings)
     yield database
     await database.dispose()
+
+
+@pytest.fixture
+def services(database: Database) -> Services:
+    """The use cases on the test's database: no rate limits, nobody observing."""
+    return Services(database=database)
 
 
 # --- the app in process -----------------------------------------------------------------------------------
@@ -185,10 +189,9 @@ class StaffRestaurant:
 async def make_restaurant(
     database: Database, slug: str = "luigis", region: str | None = "GB"
 ) -> StaffRestaurant:
-    restaurant = await services.create_restaurant(
-        database=database, slug=slug, name=slug.title(), default_region=region
-    )
-    token = await services.create_api_token(database=database, slug=slug)
+    services = Services(database=database)
+    restaurant = await services.restaurants.create(slug=slug, name=slug.title(), default_region=region)
+    token = await services.accounts.create_api_token(slug=slug)
     return StaffRestaurant(restaurant=restaurant, token=token)
 
 

@@ -28,10 +28,12 @@ STORM_TIMEOUT_SECONDS = 60.0
 REQUEST_TIMEOUT_SECONDS = 30.0
 
 
-def storm_client(base_url: str, concurrency: int) -> httpx.AsyncClient:
+def storm_client(
+    base_url: str, concurrency: int, *, timeout: httpx.Timeout | float = REQUEST_TIMEOUT_SECONDS
+) -> httpx.AsyncClient:
     """A client that can hold ``concurrency`` requests open at once (httpx's default pool allows 100)."""
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    return httpx.AsyncClient(base_url=base_url, limits=limits, timeout=REQUEST_TIMEOUT_SECONDS)
+    return httpx.AsyncClient(base_url=base_url, limits=limits, timeout=timeout)
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+import time
 from typing import Any
 
 import httpx
@@ -22,6 +24,23 @@ def log_events(server: Server) -> list[dict[str, Any]]:
         if isinstance(event, dict):
             events.append(event)
     return events
+
+
+# How long a test waits for a log line (a wait, not a measurement).
+LOG_WAIT_SECONDS = 10.0
+
+
+async def until_logged(server: Server, request_ids: set[str]) -> list[dict[str, Any]]:
+    """The log once it has a ``request`` event for each id. The event is written after the response has
+    gone out, so a client can hold its answer before the line is in the file: read until it is."""
+    deadline = time.monotonic() + LOG_WAIT_SECONDS
+    while True:
+        events = log_events(server)
+        logged = {event.get("request_id") for event in events if event.get("event") == "request"}
+        if request_ids <= logged:
+            return events
+        assert time.monotonic() < deadline, f"no request event for {request_ids - logged}"
+        await asyncio.sleep(0.05)
 
 
 def count_events(server: Server, name: str) -> int:

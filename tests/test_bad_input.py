@@ -67,29 +67,24 @@ def error_fields(problem: dict[str, Any]) -> list[str]:
     return [error["field"] for error in problem["errors"]]
 
 
-async def reset_queue(database: Database, restaurant: StaffRestaurant) -> None:
-    """Back to a fresh queue: no entries, counter at zero (so the next join is token 1 again)."""
-    params = {"restaurant_id": str(restaurant.restaurant.id)}
-    async with database.transaction() as connection:
-        await connection.execute(text("DELETE FROM queue_entry WHERE restaurant_id = :restaurant_id"), params)
-        await connection.execute(
-            text("UPDATE token_sequence SET last_token = 0 WHERE restaurant_id = :restaurant_id"), params
-        )
-
-
 async def assert_queue_untouched(
     client: httpx.AsyncClient, restaurant: StaffRestaurant, database: Database
 ) -> None:
-    """No entry was stored and no token was taken; then the queue is reset for the next example."""
+    """Nothing happened to the (empty) queue: no entry, no token taken, no event in the log."""
     listed = await client.get(
         f"{restaurant.admin}/queue", params={"status": "all"}, headers=restaurant.headers
     )
     assert listed.status_code == 200, listed.text
-    assert listed.json() == {"entries": []}
-    joined = await client.post(f"{restaurant.public}/queue", json=join_body(7))
-    assert joined.status_code == 201, joined.text
-    assert joined.json()["tokenNumber"] == 1
-    await reset_queue(database, restaurant)
+    assert listed.json()["entries"] == []
+    logged = await client.get(f"{restaurant.admin}/events", headers=restaurant.headers)
+    assert logged.json() == {"events": [], "lastSeq": 0}
+    params = {"restaurant_id": str(restaurant.restaurant.id)}
+    async with database.snapshot() as connection:
+        counter = await connection.execute(
+            text("SELECT last_token, last_seq FROM token_sequence WHERE restaurant_id = :restaurant_id"),
+            params,
+        )
+        assert tuple(counter.one()) == (0, 0)
 
 
 @dataclass(frozen=True)
@@ -407,6 +402,7 @@ REFUSALS: dict[str, dict[str, object]] = {
 async def test_a_corrected_retry_with_the_same_idempotency_key_succeeds(
     client: httpx.AsyncClient, restaurant: StaffRestaurant, database: Database
 ) -> None:
+    expected_token = 0
     for mistake, change in REFUSALS.items():
         for key_in in ("body", "header"):
             key = f"retry-{uuid.uuid4()}"
@@ -422,9 +418,12 @@ async def test_a_corrected_retry_with_the_same_idempotency_key_succeeds(
                 f"{restaurant.public}/queue", json={**VALID, **body}, headers=headers
             )
             assert corrected.status_code == 201, (mistake, key_in, corrected.text)
-            assert corrected.json()["tokenNumber"] == 1, (mistake, key_in)
+            expected_token += 1
+            assert corrected.json()["tokenNumber"] == expected_token, (mistake, key_in)
             assert "Idempotent-Replayed" not in corrected.headers
-            await reset_queue(database, restaurant)
+            # The guest leaves, so that the same number may join again with the next mistake.
+            left = await client.delete(f"{restaurant.public}/queue/{corrected.json()['id']}")
+            assert left.status_code == 200
 
 
 async def test_a_join_refused_while_the_queue_is_paused_leaves_its_key_free(

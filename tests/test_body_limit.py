@@ -55,7 +55,7 @@ async def assert_nothing_written(client: httpx.AsyncClient, restaurant: StaffRes
     listed = await client.get(
         f"{restaurant.admin}/queue", params={"status": "all"}, headers=restaurant.headers
     )
-    assert listed.json() == {"entries": []}
+    assert listed.json() == {"entries": [], "nextAfter": None}
     assert (await client.get(restaurant.public)).json()["open"] is True
     joined = await client.post(f"{restaurant.public}/queue", json=VALID)
     assert joined.status_code == 201, joined.text

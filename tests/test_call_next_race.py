@@ -18,7 +18,7 @@ from tests.load import (
     stored_entries,
     storm_client,
 )
-from waitline import services
+from waitline.services import Services
 from waitline.store.engine import Database
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
@@ -46,7 +46,8 @@ async def staff_headers(database: Database, restaurant: StaffRestaurant) -> list
     """Several staff tokens of the restaurant, as several tablets at the host stand would have."""
     tokens = [restaurant.token]
     tokens += [
-        await services.create_api_token(database=database, slug="luigis") for _ in range(STAFF_TOKENS - 1)
+        await Services(database=database).accounts.create_api_token(slug="luigis")
+        for _ in range(STAFF_TOKENS - 1)
     ]
     return [{"Authorization": f"Bearer {token}"} for token in tokens]
 

@@ -21,9 +21,9 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
 from tests.conftest import join_body
-from waitline import services
 from waitline.config import Settings
 from waitline.domain import SLUG_PATTERN
+from waitline.services import Services
 from waitline.store import migrations
 from waitline.store.engine import Database, open_database
 from waitline.web.app import create_app
@@ -125,7 +125,7 @@ async def test_the_region_option_lets_guests_give_national_numbers(sqlite_databa
 async def test_a_duplicate_slug_fails_cleanly_and_changes_nothing(
     database_url: str, database: Database
 ) -> None:
-    await services.create_restaurant(database=database, slug="luigis", name="First")
+    await Services(database=database).restaurants.create(slug="luigis", name="First")
 
     run = await waitline(database_url, "restaurant", "create", "--slug", "luigis", "--name", "Second")
 
@@ -187,8 +187,8 @@ async def test_tokens_from_the_cli_work_against_the_staff_api(
     database_url: str, database: Database, client: httpx.AsyncClient
 ) -> None:
     # Restaurants made in process: `restaurant create` has its own test.
-    luigis = await services.create_restaurant(database=database, slug="luigis", name="L")
-    marios = await services.create_restaurant(database=database, slug="marios", name="M")
+    luigis = await Services(database=database).restaurants.create(slug="luigis", name="L")
+    marios = await Services(database=database).restaurants.create(slug="marios", name="M")
     runs: list[Run] = []
 
     async def create_token() -> None:

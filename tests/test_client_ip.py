@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.conftest import Server, StaffRestaurant, join_body, start_server, stop_server
-from tests.server_logs import log_events
+from tests.server_logs import until_logged
 from waitline.config import ipaddress_networks
 from waitline.web.client_ip import client_ip
 
@@ -96,14 +96,14 @@ async def join(
     return response.status_code, request_id
 
 
-def logged_clients(server: Server, request_ids: list[str]) -> list[str]:
+async def logged_clients(server: Server, request_ids: list[str]) -> list[str]:
     """The ``client`` of each request's log event, in the order of ``request_ids``."""
     by_id = {
         event["request_id"]: event["client"]
-        for event in log_events(server)
+        for event in await until_logged(server, set(request_ids))
         if event.get("event") == "request" and "request_id" in event
     }
-    return [by_id.get(request_id, "(not logged)") for request_id in request_ids]
+    return [by_id[request_id] for request_id in request_ids]
 
 
 async def test_a_forged_x_forwarded_for_does_not_move_the_limit(
@@ -115,7 +115,7 @@ async def test_a_forged_x_forwarded_for_does_not_move_the_limit(
         sent = [await join(client, restaurant, i, f"198.51.100.{i}") for i in range(5)]
 
     assert [status for status, _ in sent] == [201, 201, 201, 429, 429]
-    assert logged_clients(server, [request_id for _, request_id in sent]) == ["127.0.0.1"] * 5
+    assert await logged_clients(server, [request_id for _, request_id in sent]) == ["127.0.0.1"] * 5
 
 
 async def test_behind_a_trusted_proxy_each_client_is_limited_as_itself(
@@ -137,7 +137,7 @@ async def test_behind_a_trusted_proxy_each_client_is_limited_as_itself(
         sent = [await join(client, restaurant, i, xff) for i, (xff, _, _) in enumerate(forwarded)]
 
     assert [status for status, _ in sent] == [status for _, status, _ in forwarded]
-    assert logged_clients(server, [request_id for _, request_id in sent]) == [
+    assert await logged_clients(server, [request_id for _, request_id in sent]) == [
         client for _, _, client in forwarded
     ]
 
@@ -168,6 +168,5 @@ async def test_a_trusted_ipv4_proxy_is_trusted_on_a_dual_stack_socket(
         sent = [await join(client, restaurant, i, xff) for i, xff in enumerate(["1.2.3.4"] * 3 + ["5.6.7.8"])]
 
     assert [status for status, _ in sent] == [201, 201, 429, 201]
-    assert logged_clients(dual_stack_server, [request_id for _, request_id in sent]) == ["1.2.3.4"] * 3 + [
-        "5.6.7.8"
-    ]
+    logged = await logged_clients(dual_stack_server, [request_id for _, request_id in sent])
+    assert logged == ["1.2.3.4"] * 3 + ["5.6.7.8"]

@@ -40,7 +40,6 @@ from tests.conftest import (
 )
 from waitline.config import Settings
 from waitline.store.engine import Database, open_database
-from waitline.web.app import create_app
 from waitline.web.problems import MEDIA_TYPE
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
@@ -452,8 +451,8 @@ async def test_the_apps_sessions_commit_synchronously_even_where_the_database_de
     finally:
         await plain.close()
 
-    app = create_app(Settings(database_url=outage_database_url))
-    database: Database = app.state.database
+    # The database handle create_app builds for its services.
+    database = open_database(Settings(database_url=outage_database_url))
     try:
         async with database.single_statement() as connection:
             for_joins = (await connection.exec_driver_sql("SHOW synchronous_commit")).scalar_one()

@@ -5,10 +5,10 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.conftest import CLIENT_IP, NO_LIMITS, StaffRestaurant, join_body, make_restaurant
-from waitline import services
+from tests.conftest import CLIENT_IP, StaffRestaurant, join_body, make_restaurant
 from waitline.domain import JoinRequest
-from waitline.store import queries
+from waitline.services import Services
+from waitline.store import joins
 from waitline.store.engine import Database
 
 pytestmark = pytest.mark.anyio
@@ -39,7 +39,7 @@ async def test_tokens_count_up_and_positions_follow(
     assert [entry["position"] for entry in entries] == [1, 2, 3]
 
 
-async def test_a_rolled_back_join_gives_its_token_back(
+async def test_a_rolled_back_join_gives_its_token_and_its_event_seq_back(
     database: Database, restaurant: StaffRestaurant
 ) -> None:
     request = JoinRequest(
@@ -51,13 +51,13 @@ async def test_a_rolled_back_join_gives_its_token_back(
 
     with pytest.raises(Abort):
         async with database.transaction() as connection:
-            outcome = await queries.join(connection=connection, request=request)
+            outcome = await joins.join(connection=connection, request=request)
             assert outcome.entry.token_number == 1
+            assert outcome.event is not None and outcome.event.seq == 1
             raise Abort
 
-    result = await services.join(
-        database=database,
-        limits=NO_LIMITS,
+    services = Services(database=database)
+    result = await services.queue.join(
         client_ip=CLIENT_IP,
         slug="luigis",
         name="Ada",
@@ -66,6 +66,8 @@ async def test_a_rolled_back_join_gives_its_token_back(
         idempotency_key=None,
     )
     assert result.entry.token_number == 1
+    page = await services.events.page(restaurant_id=restaurant.restaurant.id, after=0, limit=10)
+    assert [(event.seq, event.type, event.token_number) for event in page.events] == [(1, "joined", 1)]
 
 
 async def test_joining_an_unknown_restaurant_is_404(

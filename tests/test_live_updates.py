@@ -1,12 +1,15 @@
-"""Live pages: a change reaches open Server-Sent Event streams (PostgreSQL: NOTIFY through each process's one
-LISTEN connection, which comes back by itself; SQLite: polled change counters). Streams are bounded: a
-client that does not take updates is dropped, a process takes at most so many, and none holds up SIGTERM."""
+"""Live pages: a change reaches open Server-Sent Event streams, from any process. Each process reads the event
+log's heads: when a signal names a restaurant (PostgreSQL: one NOTIFY per batch of commits, through each
+process's one signal connection, which comes back by itself), and by polling (SQLite always; PostgreSQL while
+no signals arrive). Streams are bounded: a client that does not take updates is dropped, a process takes at
+most so many, and none holds up SIGTERM."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import anyio
@@ -16,10 +19,12 @@ import pytest
 from starlette.types import Message
 
 from tests.conftest import Server, StaffRestaurant, join_body, make_restaurant, stop_server
+from tests.postgres import free_port
 from waitline.config import Settings
 from waitline.store.engine import Database, open_database
-from waitline.store.notifications import APPLICATION_NAME
-from waitline.web.live import EventStream, LiveHub
+from waitline.store.signals import APPLICATION_NAME
+from waitline.web.hub import LiveHub
+from waitline.web.live import EventStream
 
 pytestmark = pytest.mark.anyio
 
@@ -137,51 +142,106 @@ async def listen_backends(admin_url: str, database_url: str) -> list[int]:
     return [row["pid"] for row in rows]
 
 
-async def wait_for_listener(admin_url: str, database_url: str, *, other_than: list[int]) -> list[int]:
+async def wait_for_listeners(
+    admin_url: str, database_url: str, *, count: int, other_than: list[int]
+) -> list[int]:
+    """The backends of ``count`` signal connections, none of them one of ``other_than``."""
     with anyio.fail_after(PATIENCE_SECONDS):
         while True:
             pids = await listen_backends(admin_url, database_url)
-            if pids and not set(pids) & set(other_than):
+            if len(pids) == count and not set(pids) & set(other_than):
                 return pids
             await anyio.sleep(0.1)
 
 
-async def test_notify_wakes_the_streams_and_the_listen_connection_comes_back_by_itself(
+# Only a signal can bring an update within PATIENCE_SECONDS: no re-check, no refresh before then.
+SIGNALS_ONLY = {"WAITLINE_LIVE_RECHECK_SECONDS": "600", "WAITLINE_LIVE_REFRESH_SECONDS": "600"}
+
+
+async def seconds_until_seen(events: Events, text: str, change: Callable[[], Awaitable[None]]) -> float:
+    """How long after ``change`` was acknowledged the stream delivered an update containing ``text``."""
+    await change()
+    acknowledged = time.monotonic()
+    await events.update_containing(text)
+    return time.monotonic() - acknowledged
+
+
+async def test_a_change_made_through_one_process_reaches_a_stream_on_another_within_a_second(
+    server_factory: Callable[..., Server], database_url: str, database_at: Callable[[str], Database]
+) -> None:
+    watching = server_factory(database_url, **SIGNALS_ONLY)
+    acting = server_factory(database_url)
+    restaurant = await make_restaurant(database_at(database_url))
+    _, url = await join_and_watch(acting, restaurant)
+
+    async with open_stream(url.replace(acting.base_url, watching.base_url)) as events:
+        await events.update_containing("You are next!")
+        delays = [
+            await seconds_until_seen(events, 'data-status="called"', lambda: call_next(acting, restaurant)),
+        ]
+        async with httpx.AsyncClient(base_url=acting.base_url) as client:
+            await client.post(f"{restaurant.public}/queue", json=join_body(2))
+
+        async def seat() -> None:
+            async with httpx.AsyncClient(base_url=acting.base_url) as client:
+                called = await client.get(
+                    f"{restaurant.admin}/queue?status=called", headers=restaurant.headers
+                )
+                (entry,) = called.json()["entries"]
+                seated = await client.post(
+                    f"{restaurant.admin}/queue/{entry['id']}/seat", headers=restaurant.headers
+                )
+                assert seated.status_code == 200
+
+        delays.append(await seconds_until_seen(events, 'data-status="seated"', seat))
+
+    assert max(delays) < 1.0, delays
+
+
+async def test_the_signal_connection_comes_back_by_itself(
     server_factory: Callable[..., Server],
     pg_database_url: str,
     postgres_admin_url: str,
     database_at: Callable[[str], Database],
 ) -> None:
-    # A long refresh: within PATIENCE_SECONDS only a NOTIFY can bring an update.
-    server = server_factory(pg_database_url, WAITLINE_LIVE_REFRESH_SECONDS="600")
+    watching = server_factory(pg_database_url, **SIGNALS_ONLY)
+    acting = server_factory(pg_database_url)
     restaurant = await make_restaurant(database_at(pg_database_url))
-    _, url = await join_and_watch(server, restaurant)
-    (listener,) = await wait_for_listener(postgres_admin_url, pg_database_url, other_than=[])
+    _, url = await join_and_watch(acting, restaurant)
+    listeners = await wait_for_listeners(postgres_admin_url, pg_database_url, count=2, other_than=[])
 
-    async with open_stream(url) as events:
+    async with open_stream(url.replace(acting.base_url, watching.base_url)) as events:
         await events.update_containing("You are next!")
-        async with httpx.AsyncClient(base_url=server.base_url) as client:
-            await client.post(f"{restaurant.public}/queue", json=join_body(2))
-            await client.post(f"{restaurant.public}/queue", json=join_body(3))
-            await client.post(f"{restaurant.admin}/queue/call-next", headers=restaurant.headers)
+        terminate = await asyncpg.connect(postgres_admin_url)
+        for pid in listeners:
+            await terminate.execute("SELECT pg_terminate_backend($1)", pid)
+        await terminate.close()
+        await wait_for_listeners(postgres_admin_url, pg_database_url, count=2, other_than=listeners)
+
+        await call_next(acting, restaurant)
         await events.update_containing('data-status="called"')
 
-        terminate = await asyncpg.connect(postgres_admin_url)
-        await terminate.execute("SELECT pg_terminate_backend($1)", listener)
-        await terminate.close()
-        await wait_for_listener(postgres_admin_url, pg_database_url, other_than=[listener])
+    assert "signal connection closed; reconnecting" in watching.output()
 
-        async with httpx.AsyncClient(base_url=server.base_url) as client:
-            (entry_id,) = [
-                entry["id"]
-                for entry in (
-                    await client.get(f"{restaurant.admin}/queue?status=called", headers=restaurant.headers)
-                ).json()["entries"]
-            ]
-            await client.post(f"{restaurant.admin}/queue/{entry_id}/seat", headers=restaurant.headers)
-        await events.update_containing('data-status="seated"')
 
-    assert "LISTEN connection closed; reconnecting" in server.output()
+async def test_without_any_signal_polling_still_delivers_a_change_within_a_second(
+    server_factory: Callable[..., Server], pg_database_url: str, database_at: Callable[[str], Database]
+) -> None:
+    # Nothing answers where this process's signal connection goes: it never hears a NOTIFY.
+    nowhere = f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere"
+    watching = server_factory(pg_database_url, WAITLINE_LISTEN_DATABASE_URL=nowhere)
+    acting = server_factory(pg_database_url)
+    restaurant = await make_restaurant(database_at(pg_database_url))
+    _, url = await join_and_watch(acting, restaurant)
+
+    async with open_stream(url.replace(acting.base_url, watching.base_url)) as events:
+        await events.update_containing("You are next!")
+        delay = await seconds_until_seen(
+            events, 'data-status="called"', lambda: call_next(acting, restaurant)
+        )
+
+    assert delay < 1.0
+    assert "signal connection failed" in watching.output()
 
 
 async def test_open_streams_do_not_hold_up_a_graceful_shutdown(
@@ -221,7 +281,9 @@ async def test_a_process_refuses_live_connections_beyond_its_limit(
 
 
 async def test_a_client_that_does_not_take_its_updates_is_dropped() -> None:
-    hub = LiveHub(max_connections=10, poll_seconds=0.05, refresh_seconds=30, render_slots=1)
+    hub = LiveHub(
+        max_connections=10, poll_seconds=0.05, recheck_seconds=5, refresh_seconds=30, render_slots=1
+    )
     restaurant_id = uuid.uuid4()
     renders = 0
 

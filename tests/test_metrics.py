@@ -1,5 +1,6 @@
-"""Prometheus ``/metrics``: what happened to joins, call-next and transitions, errors by status, latency per
-route template, the pool; and with several uvicorn workers, the sum over all of them whichever one answers.
+"""Prometheus ``/metrics``: what happened to joins, call-next and transitions (counted from what the services
+did, for the API and the pages alike), the events recorded, errors by status, latency per route template,
+the pool; and with several uvicorn workers, the sum over all of them whichever one answers.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import Server, StaffRestaurant, join_body, start_server, stop_server
+from tests.web_helpers import create_staff, csrf_token, form_post, sign_in
 from waitline.config import Settings
+from waitline.store.engine import Database
 
 pytestmark = pytest.mark.anyio
 
@@ -73,7 +76,7 @@ async def test_metrics_count_queue_outcomes_errors_and_latency_by_route_template
     joins = [
         await call("POST", f"{restaurant.public}/queue", json=join_body(1, idempotencyKey="k1")),
         await call("POST", f"{restaurant.public}/queue", json=join_body(1, idempotencyKey="k1")),
-        await call("POST", f"{restaurant.public}/queue", json=join_body(9, mobileNumber="+1")),
+        await call("POST", f"{restaurant.public}/queue", json=join_body(9, mobileNumber="+1 555")),
         await call("POST", f"{restaurant.public}/queue", json=join_body(1, idempotencyKey="k1-again")),
         await call("POST", f"{restaurant.public}/queue", json=join_body(2)),
         await call("POST", f"{restaurant.public}/queue", json=join_body(3)),
@@ -104,6 +107,11 @@ async def test_metrics_count_queue_outcomes_errors_and_latency_by_route_template
     } == {"created": 3, "replayed": 1, "rejected": 2, "rate_limited": 1}
     assert value(samples, "waitline_call_next_total", outcome="called") == 3
     assert value(samples, "waitline_call_next_total", outcome="empty") == 1
+    assert {
+        dict(labels)["type"]: count
+        for (name, labels), count in samples.items()
+        if name == "waitline_events_total"
+    } == {"joined": 3, "called": 3, "seated": 1, "no_show": 1, "cancelled": 1}
     assert {
         (dict(labels)["action"], dict(labels)["outcome"]): count
         for (name, labels), count in samples.items()
@@ -211,3 +219,31 @@ async def test_with_two_workers_any_worker_reports_the_sum_over_both(
         )
         assert count == joined
         assert value(samples, "waitline_db_pool_size") == 20 * WORKERS  # 10 + 10 each, summed
+
+
+async def test_the_pages_are_counted_as_the_api_is_and_an_empty_call_next_as_empty(
+    client: httpx.AsyncClient, restaurant: StaffRestaurant, database: Database
+) -> None:
+    """A join from the join page and a dashboard "Call next" on an empty queue are counted by what the
+    queue did, not by their routes (which answer 303 or 200 whatever happened)."""
+    guest = {"name": "Ada", "mobile": "07400 123456", "party_size": "2", "idempotency_key": "page-join"}
+    joined = await form_post(client, "/luigis", "/luigis/join", guest)
+    await sign_in(client, await create_staff(database, "luigis"))
+
+    async def press_call_next() -> httpx.Response:
+        page = await client.get("/staff/luigis")
+        seen = re.search(r'name="seen_last_call" value="([^"]*)"', page.text)
+        assert seen
+        form = {"csrf_token": csrf_token(page.text), "seen_last_call": seen.group(1)}
+        return await client.post("/staff/luigis/call-next", data=form, headers={"HX-Request": "true"})
+
+    called, empty = await press_call_next(), await press_call_next()
+
+    assert joined.status_code == 303
+    assert "Called #1 Ada" in called.text and "Nobody is waiting." in empty.text
+    samples = await scrape(client)
+    assert value(samples, "waitline_joins_total", outcome="created") == 1
+    assert value(samples, "waitline_call_next_total", outcome="called") == 1
+    assert value(samples, "waitline_call_next_total", outcome="empty") == 1
+    assert value(samples, "waitline_events_total", type="joined") == 1
+    assert value(samples, "waitline_events_total", type="called") == 1

@@ -8,6 +8,7 @@ import functools
 import os
 import sys
 import uuid
+from datetime import UTC, datetime
 
 import anyio
 import pytest
@@ -15,15 +16,16 @@ from alembic import command
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, inspect, text
 
-from tests.conftest import CLIENT_IP, NO_LIMITS
-from waitline import services
+from tests.conftest import CLIENT_IP
 from waitline.config import Settings
+from waitline.services import Services
 from waitline.store import migrations
 from waitline.store.engine import Database, open_database
+from waitline.store.values import moment
 
 pytestmark = pytest.mark.anyio
 
-TABLES = {"restaurant", "token_sequence", "queue_entry", "api_token"}
+TABLES = {"restaurant", "token_sequence", "queue_entry", "api_token", "queue_event"}
 
 
 def head() -> str | None:
@@ -36,6 +38,14 @@ async def downgrade_to_base(database: Database) -> None:
 
     async with database.engine.begin() as connection:
         await connection.run_sync(downgrade)
+
+
+async def upgrade_to(database: Database, revision: str) -> None:
+    def upgrade(connection: Connection) -> None:
+        command.upgrade(migrations.alembic_config(connection), revision)
+
+    async with database.engine.begin() as connection:
+        await connection.run_sync(upgrade)
 
 
 async def schema(database: Database) -> tuple[set[str], list[str], bool]:
@@ -62,11 +72,9 @@ async def schema(database: Database) -> tuple[set[str], list[str], bool]:
 
 async def a_join_works(database: Database) -> None:
     slug = f"r-{uuid.uuid4().hex[:8]}"
-    await services.create_restaurant(database=database, slug=slug, name="R")
+    await Services(database=database).restaurants.create(slug=slug, name="R")
     join = functools.partial(
-        services.join,
-        database=database,
-        limits=NO_LIMITS,
+        Services(database=database).queue.join,
         client_ip=CLIENT_IP,
         slug=slug,
         name="Ada",
@@ -139,5 +147,91 @@ async def test_two_migrate_processes_at_once_on_a_fresh_database_both_succeed(
     try:
         assert await schema(database) == (TABLES, [head()], empty_database_url.startswith("postgresql"))
         await a_join_works(database)
+    finally:
+        await database.dispose()
+
+
+# Entries as round 1 left them (revision 0004, before the event log): token, status, minutes after 18:00 at
+# which they joined, were called and finished.
+ROUND_ONE_ENTRIES = [
+    (1, "seated", 0, 5, 9),
+    (2, "no_show", 1, 6, 16),
+    (3, "cancelled", 2, None, 4),
+    (4, "called", 3, 20, None),
+    (5, "waiting", 7, None, None),
+]
+
+
+async def test_entries_from_before_the_event_log_get_their_events_and_the_chain_verifies(
+    empty_database_url: str,
+) -> None:
+    database = open_database(Settings(database_url=empty_database_url))
+    restaurant_id = str(uuid.uuid4())
+    try:
+        await upgrade_to(database, "0004")
+        async with database.transaction() as connection:
+            moments = {
+                minute: moment(connection, datetime(2026, 11, 28, 18, minute, tzinfo=UTC))
+                for minute in range(60)
+            }
+            await connection.execute(
+                text("INSERT INTO restaurant (id, slug, name) VALUES (:id, 'luigis', 'Luigis')"),
+                {"id": restaurant_id},
+            )
+            await connection.execute(
+                text("INSERT INTO token_sequence (restaurant_id, last_token) VALUES (:id, 5)"),
+                {"id": restaurant_id},
+            )
+            for token, status, joined, called, finished in ROUND_ONE_ENTRIES:
+                await connection.execute(
+                    text(
+                        "INSERT INTO queue_entry (id, restaurant_id, token_number, name, mobile, party_size,"
+                        " status, created_at, called_at, finished_at)"
+                        " VALUES (:id, :restaurant_id, :token, 'G',"
+                        " :mobile, 2, :status, :created_at, :called_at, :finished_at)"
+                    ),
+                    {
+                        "id": str(uuid.uuid4()),
+                        "restaurant_id": restaurant_id,
+                        "token": token,
+                        "mobile": f"+1415555000{token}",
+                        "status": status,
+                        "created_at": moments[joined],
+                        "called_at": None if called is None else moments[called],
+                        "finished_at": None if finished is None else moments[finished],
+                    },
+                )
+
+        await migrations.upgrade(database.engine)
+
+        services = Services(database=database)
+        page = await services.events.page(restaurant_id=uuid.UUID(restaurant_id), after=0, limit=100)
+        assert [(event.seq, event.type.value, event.token_number) for event in page.events] == [
+            (1, "joined", 1),
+            (2, "joined", 2),
+            (3, "joined", 3),
+            (4, "joined", 4),
+            (5, "cancelled", 3),
+            (6, "called", 1),
+            (7, "called", 2),
+            (8, "joined", 5),
+            (9, "seated", 1),
+            (10, "no_show", 2),
+            (11, "called", 4),
+        ]
+        assert {event.actor.kind.value for event in page.events} == {"system"}
+        assert (await services.events.verify(slug="luigis")).checked == 11
+        # The log goes on from there: the next join is token 6 and seq 12, and the chain still holds.
+        joined = await services.queue.join(
+            client_ip=CLIENT_IP,
+            slug="luigis",
+            name="Ada",
+            mobile="+14155550109",
+            party_size=2,
+            idempotency_key=None,
+        )
+        assert joined.entry.token_number == 6
+        verdict = await services.events.verify(slug="luigis")
+        assert verdict.intact and verdict.head_seq == 12
     finally:
         await database.dispose()

@@ -22,9 +22,9 @@ from tests.clock import EPOCH, FakeClock, policy
 from tests.conftest import StaffRestaurant, join_body, make_restaurant
 from tests.load import last_token, stored_entries
 from tests.redis_server import RedisServer, private_redis
-from waitline import services
 from waitline.config import Settings
 from waitline.ratelimit import JoinLimits, RateLimited
+from waitline.services import Services
 from waitline.store.engine import Database, open_database
 from waitline.web.app import create_app
 
@@ -332,9 +332,7 @@ async def test_the_sweep_deletes_only_rows_whose_allowance_is_whole_again(
     limits = JoinLimits(per_ip=policy("1/minute", "per-ip"), per_mobile=None, shared=None, clock=clock)
 
     async def join(ip: str, index: int) -> None:
-        await services.join(
-            database=database,
-            limits=limits,
+        await Services(database=database, limits=limits).queue.join(
             slug=restaurant.restaurant.slug,
             name="Ada",
             mobile=f"+1415555{index:04d}",
@@ -353,7 +351,7 @@ async def test_the_sweep_deletes_only_rows_whose_allowance_is_whole_again(
     await join("192.0.2.2", 1)  # at EPOCH + 160
     assert await rows() == {"ip:192.0.2.1": EPOCH + 60, "ip:192.0.2.2": EPOCH + 160}
 
-    deleted = await services.sweep_rate_limits(database=database, now=EPOCH + 120)
+    deleted = await Services(database=database).queue.sweep_rate_limits(now=EPOCH + 120)
 
     assert deleted == 1
     assert await rows() == {"ip:192.0.2.2": EPOCH + 160}
@@ -362,7 +360,7 @@ async def test_the_sweep_deletes_only_rows_whose_allowance_is_whole_again(
     await join("192.0.2.1", 2)
     with pytest.raises(RateLimited):
         await join("192.0.2.2", 3)
-    assert await services.sweep_rate_limits(database=database, now=EPOCH + 120) == 0
+    assert await Services(database=database).queue.sweep_rate_limits(now=EPOCH + 120) == 0
 
 
 async def test_the_sweep_passes_over_a_row_a_join_is_counting_right_now(pg_database_url: str) -> None:
@@ -380,7 +378,7 @@ async def test_the_sweep_passes_over_a_row_a_join_is_counting_right_now(pg_datab
             )
             assert hit.one().allowed
             # The join's transaction is still open and holds the row: the sweep must neither wait nor delete.
-            assert await services.sweep_rate_limits(database=database, now=EPOCH + 3600) == 0
+            assert await Services(database=database).queue.sweep_rate_limits(now=EPOCH + 3600) == 0
         async with database.snapshot() as connection:
             stored = await connection.execute(text("SELECT tat FROM rate_limit WHERE key = 'ip:held'"))
             assert stored.scalar_one() == EPOCH + 6.0

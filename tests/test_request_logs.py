@@ -6,10 +6,8 @@ Guests' names are never logged and their mobile numbers only masked.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
-import time
 import uuid
 from typing import Any
 
@@ -17,10 +15,10 @@ import httpx
 import pytest
 
 from tests.conftest import Server, StaffRestaurant, join_body
+from tests.server_logs import until_logged
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
-WAIT_SECONDS = 10.0
 GUEST_NAME = "Zebulon Quixote-Marmalade"
 GENERATED_ID = re.compile(r"[0-9a-f]{32}")
 
@@ -43,18 +41,6 @@ def log_events(server: Server) -> list[dict[str, Any]]:
             assert isinstance(event, dict), line
             events.append(event)
     return events
-
-
-async def until_logged(server: Server, request_ids: set[str]) -> list[dict[str, Any]]:
-    """The log once it has a request event for each id (the event is written after the response)."""
-    deadline = time.monotonic() + WAIT_SECONDS
-    while True:
-        events = log_events(server)
-        logged = {event.get("request_id") for event in events if event.get("event") == "request"}
-        if request_ids <= logged:
-            return events
-        assert time.monotonic() < deadline, f"no request event for {request_ids - logged}"
-        await asyncio.sleep(0.05)
 
 
 def the_one(events: list[dict[str, Any]], name: str, request_id: str) -> dict[str, Any]:
@@ -90,7 +76,8 @@ async def test_each_request_and_queue_operation_is_one_json_event_carrying_the_r
     statuses = [r.status_code for r in (joined, replayed, looked_up, called, empty, seated, missing)]
     assert statuses == [201, 200, 200, 200, 204, 200, 404]
     ours = {"req-join", "req-replay", "req-entry", "req-call", "req-empty", "req-seat", "req-missing"}
-    events = await until_logged(server, ours)
+    await until_logged(server, ours)
+    events = log_events(server)  # every line, and each must be JSON
 
     # One request event per request, with where it went, what it got, and how long it took.
     requests = {event["request_id"]: event for event in events if event["event"] == "request"}
@@ -153,7 +140,8 @@ async def test_a_malformed_request_id_is_replaced_by_a_generated_one(
     assert [response.status_code for response in [*responses, unnamed]] == [200] * len(generated)
     assert all(GENERATED_ID.fullmatch(request_id) for request_id in generated), generated
     assert len(set(generated)) == len(generated)
-    events = await until_logged(server, set(generated))
+    await until_logged(server, set(generated))
+    events = log_events(server)  # every line, and each must be JSON
     for request_id in generated:
         assert the_one(events, "request", request_id)["route"] == "/api/public/{slug}"
     logged_ids = {event.get("request_id") for event in events}

@@ -18,10 +18,10 @@ import pytest
 from click.testing import CliRunner
 
 from tests import postgres
-from waitline import services
 from waitline.cli import main
 from waitline.config import Settings
 from waitline.domain import LoginFailed
+from waitline.services import Services
 from waitline.store.engine import open_database
 
 
@@ -35,8 +35,7 @@ def can_sign_in(database_url: str, email: str, password: str) -> bool:
         settings = Settings(database_url=database_url)
         database = open_database(settings)
         try:
-            await services.log_in(
-                database=database,
+            await Services(database=database).accounts.log_in(
                 slug="luigis",
                 email=email,
                 password=password,

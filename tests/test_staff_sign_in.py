@@ -13,9 +13,10 @@ from sqlalchemy import text
 
 from tests.conftest import StaffRestaurant, join_body, make_restaurant
 from tests.web_helpers import STAFF_PASSWORD, Staff, create_staff, csrf_token, form_post, sign_in
-from waitline import auth, services
+from waitline import auth
 from waitline.config import Settings
 from waitline.domain import LoginFailed, LoginThrottled, NotAuthenticated
+from waitline.services import Services
 from waitline.store.engine import Database
 from waitline.web.app import create_app
 from waitline.web.pages_staff import SESSION_COOKIE
@@ -33,8 +34,8 @@ def session_cookie(response: httpx.Response) -> str:
 
 
 async def log_in(database: Database, email: str, password: str, now: datetime) -> str:
-    return await services.log_in(
-        database=database, slug="luigis", email=email, password=password, session_lifetime=SESSION, now=now
+    return await Services(database=database).accounts.log_in(
+        slug="luigis", email=email, password=password, session_lifetime=SESSION, now=now
     )
 
 
@@ -294,4 +295,4 @@ async def test_an_expired_session_signs_out(database: Database, restaurant: Staf
     secret = await log_in(database, staff.email, staff.password, long_ago)
 
     with pytest.raises(NotAuthenticated):
-        await services.staff_session(database=database, secret=secret, slug="luigis")
+        await Services(database=database).accounts.staff_session(secret=secret, slug="luigis")

@@ -8,7 +8,7 @@ import pytest
 
 from tests.conftest import Server, StaffRestaurant, join_body
 from tests.load import fire, record_figures, stored_entries, storm_client
-from waitline import services
+from waitline.services import Services
 from waitline.store.engine import Database
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
@@ -22,9 +22,8 @@ TARGET = {"seat": "seated", "no-show": "no_show", "cancel": "cancelled"}
 async def test_two_actions_racing_on_an_entry_one_wins_and_the_other_gets_409(
     server: Server, database: Database, restaurant: StaffRestaurant, database_url: str
 ) -> None:
-    second_staff = {
-        "Authorization": f"Bearer {await services.create_api_token(database=database, slug='luigis')}"
-    }
+    second_token = await Services(database=database).accounts.create_api_token(slug="luigis")
+    second_staff = {"Authorization": f"Bearer {second_token}"}
     async with storm_client(server.base_url, 2 * ENTRIES) as client:
         for i in range(ENTRIES):
             assert (await client.post(f"{restaurant.public}/queue", json=join_body(i))).status_code == 201

@@ -25,7 +25,7 @@ from tests.load import (
     storm_client,
     warm_up,
 )
-from waitline import services
+from waitline.services import Services
 from waitline.store.engine import Database
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
@@ -93,7 +93,7 @@ async def test_a_join_storm_split_across_two_servers_gets_tokens_one_to_n(
 async def test_call_next_racing_across_two_servers_calls_every_entry_exactly_once(
     two_servers: tuple[Server, Server], database: Database, restaurant: StaffRestaurant, database_url: str
 ) -> None:
-    other_token = await services.create_api_token(database=database, slug="luigis")
+    other_token = await Services(database=database).accounts.create_api_token(slug="luigis")
     headers = [restaurant.headers, {"Authorization": f"Bearer {other_token}"}]
     half = CALLERS // 2
     async with (

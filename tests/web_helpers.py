@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from waitline import services
+from waitline.services import Services
 from waitline.store.engine import Database
 
 STAFF_PASSWORD = "correct horse battery staple"
@@ -30,7 +30,9 @@ class Staff:
 
 async def create_staff(database: Database, slug: str, email: str | None = None) -> Staff:
     staff = Staff(slug=slug, email=email or f"host@{slug}.test")
-    await services.create_staff(database=database, slug=slug, email=staff.email, password=staff.password)
+    await Services(database=database).accounts.create_staff(
+        slug=slug, email=staff.email, password=staff.password
+    )
     return staff
 
 

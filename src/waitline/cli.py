@@ -1,4 +1,7 @@
-"""The ``waitline`` command: migrate, serve, and set up restaurants and staff tokens. Calls services only."""
+"""The ``waitline`` command: migrate, serve, set up restaurants, staff and tokens, check the event log.
+
+A composition root like web/app.py: it opens the database and builds the services for each command.
+"""
 
 from __future__ import annotations
 
@@ -17,12 +20,13 @@ from typing import TypeVar
 import click
 import uvicorn
 
-from waitline import auth, services
+from waitline import auth
 from waitline.config import Settings
 from waitline.domain import RESERVED_SLUGS, SLUG_PATTERN, RestaurantNotFound, WaitlineError
 from waitline.observability import configure_logging
+from waitline.services import Services
 from waitline.store import migrations
-from waitline.store.engine import Database, open_database
+from waitline.store.engine import open_database
 
 T = TypeVar("T")
 
@@ -30,14 +34,14 @@ DEMO_SLUG = "demo"
 DEMO_STAFF_EMAIL = "staff@demo.test"
 
 
-def _run(use_case: Callable[[Database], Awaitable[T]], settings: Settings | None = None) -> T:
-    """Run one use case against a database built for it, and close the database afterwards."""
+def _run(use_case: Callable[[Services], Awaitable[T]], settings: Settings | None = None) -> T:
+    """Run one use case against a database opened for it, and close the database afterwards."""
     settings = settings or Settings()
 
     async def main() -> T:
         database = open_database(settings)
         try:
-            return await use_case(database)
+            return await use_case(Services(database=database))
         finally:
             await database.dispose()
 
@@ -48,7 +52,14 @@ def _run(use_case: Callable[[Database], Awaitable[T]], settings: Settings | None
 
 
 def _migrate(settings: Settings) -> None:
-    _run(lambda database: migrations.upgrade(database.engine), settings)
+    async def main() -> None:
+        database = open_database(settings)
+        try:
+            await migrations.upgrade(database.engine)
+        finally:
+            await database.dispose()
+
+    asyncio.run(main())
 
 
 def _validate_slug(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
@@ -141,11 +152,7 @@ def restaurant() -> None:
 @click.option("--region", callback=_validate_region, help="Country that national mobile numbers are read in.")
 def restaurant_create(slug: str, name: str, region: str | None) -> None:
     """Create a restaurant and print it as JSON."""
-    created = _run(
-        lambda database: services.create_restaurant(
-            database=database, slug=slug, name=name, default_region=region
-        )
-    )
+    created = _run(lambda services: services.restaurants.create(slug=slug, name=name, default_region=region))
     click.echo(json.dumps({"id": str(created.id), "slug": created.slug, "name": created.name}))
 
 
@@ -158,7 +165,7 @@ def token() -> None:
 @click.option("--restaurant", "slug", required=True, help="The restaurant's slug.")
 def token_create(slug: str) -> None:
     """Create a staff token for a restaurant and print it (it is shown only this once)."""
-    secret = _run(lambda database: services.create_api_token(database=database, slug=slug))
+    secret = _run(lambda services: services.accounts.create_api_token(slug=slug))
     click.echo(json.dumps({"token": secret}))
 
 
@@ -178,13 +185,33 @@ def staff_create(slug: str, email: str) -> None:
     generated = not password
     if generated:
         password = auth.new_password()
-    created = _run(
-        lambda database: services.create_staff(database=database, slug=slug, email=email, password=password)
-    )
+    created = _run(lambda services: services.accounts.create_staff(slug=slug, email=email, password=password))
     shown: dict[str, str] = {"restaurant": slug, "email": created.email}
     if generated:
         shown["password"] = password
     click.echo(json.dumps(shown))
+
+
+@main.group()
+def events() -> None:
+    """The event log: every change of a queue, hash-chained."""
+
+
+@events.command("verify")
+@click.option("--restaurant", "slug", required=True, help="The restaurant's slug.")
+def events_verify(slug: str) -> None:
+    """Walk the restaurant's hash chain from seq 1. Exits 0 when it is intact; otherwise exits 1 and names the
+    first bad seq (an event changed, removed or inserted by hand)."""
+    verdict = _run(lambda services: services.events.verify(slug=slug))
+    if verdict.broken is None:
+        click.echo(f"{slug}: the event log is intact: {verdict.checked} events, seq 1 to {verdict.head_seq}")
+        return
+    click.echo(
+        f"{slug}: the event log is broken at seq {verdict.broken.seq}: {verdict.broken.problem} "
+        f"({verdict.checked} events before it verified)",
+        err=True,
+    )
+    sys.exit(1)
 
 
 @main.command()
@@ -199,17 +226,15 @@ def demo(host: str, port: int) -> None:
     _migrate(settings)
     password = auth.new_password()
 
-    async def set_up(database: Database) -> tuple[str, str]:
+    async def set_up(services: Services) -> tuple[str, str]:
         try:
-            found = await services.get_restaurant(database=database, slug=DEMO_SLUG)
+            found = await services.restaurants.get(slug=DEMO_SLUG)
         except RestaurantNotFound:
-            found = await services.create_restaurant(
-                database=database, slug=DEMO_SLUG, name="Demo Bistro", default_region="US"
-            )
-        await services.create_staff(
-            database=database, slug=DEMO_SLUG, email=DEMO_STAFF_EMAIL, password=password, reset_existing=True
+            found = await services.restaurants.create(slug=DEMO_SLUG, name="Demo Bistro", default_region="US")
+        await services.accounts.create_staff(
+            slug=DEMO_SLUG, email=DEMO_STAFF_EMAIL, password=password, reset_existing=True
         )
-        return str(found.id), await services.create_api_token(database=database, slug=DEMO_SLUG)
+        return str(found.id), await services.accounts.create_api_token(slug=DEMO_SLUG)
 
     restaurant_id, secret = _run(set_up, settings)
     base = f"http://{host}:{port}"

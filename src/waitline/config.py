@@ -81,15 +81,22 @@ class Settings(BaseSettings):
     # LISTEN connection is down); how often a live page re-reads anyway; at most this many live connections
     # per process; a client that does not take an update within the send timeout is dropped.
     live_poll_seconds: float = Field(default=0.5, gt=0)
+    # While change signals arrive (PostgreSQL's NOTIFY), the log's heads are still read this often, in case a
+    # signal was lost.
+    live_recheck_seconds: float = Field(default=5.0, gt=0)
+    # PostgreSQL: where the one LISTEN/NOTIFY connection of each process goes, when it must not be
+    # database_url (behind a pooler in transaction mode, which cannot LISTEN). Unset: database_url.
+    listen_database_url: str | None = None
     live_refresh_seconds: float = Field(default=30.0, gt=0)
     live_max_connections: int = Field(default=500, ge=1)
     live_send_timeout_seconds: float = Field(default=10.0, gt=0)
     live_max_stream_seconds: float = Field(default=600.0, gt=0)
 
-    @field_validator("database_url")
+    @field_validator("database_url", "listen_database_url")
     @classmethod
-    def _known_database(cls, value: str) -> str:
-        async_database_url(value)
+    def _known_database(cls, value: str | None) -> str | None:
+        if value is not None:
+            async_database_url(value)
         return value
 
     @field_validator("rate_limit_per_ip", "rate_limit_per_mobile", "rate_limit_sign_in_per_ip")
@@ -126,7 +133,8 @@ class Settings(BaseSettings):
         """The plain PostgreSQL URL for the LISTEN connection (asyncpg directly); None on SQLite."""
         if self.is_sqlite:
             return None
-        return self.async_url.set(drivername="postgresql").render_as_string(hide_password=False)
+        url = async_database_url(self.listen_database_url) if self.listen_database_url else self.async_url
+        return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
     @property
     def async_url(self) -> URL:

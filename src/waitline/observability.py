@@ -18,6 +18,7 @@ import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, multiprocess
 
 from waitline import phone
+from waitline.services.outcomes import Outcome
 
 # Anything that looks like a phone number in international form: masked wherever it appears in an event.
 _PHONE_LIKE = re.compile(r"\+\d{7,15}")
@@ -103,20 +104,26 @@ class Metrics:
         )
         self.joins = Counter(
             "waitline_joins_total",
-            "Join requests by outcome: created, replayed, rejected, rate_limited, unavailable",
+            "Joins the queue answered, by outcome: created, replayed, rejected, rate_limited, unavailable",
             ["outcome"],
             registry=registry,
         )
         self.call_next = Counter(
             "waitline_call_next_total",
-            "Call-next requests by outcome: called, empty",
+            "Call-next presses (API and dashboard) by outcome: called, empty, rejected, unavailable",
             ["outcome"],
             registry=registry,
         )
         self.transitions = Counter(
             "waitline_transitions_total",
-            "Entry transitions by action and outcome: done, conflict, not_found",
+            "Entry transitions by action and outcome: done, conflict, not_found, unavailable",
             ["action", "outcome"],
+            registry=registry,
+        )
+        self.events = Counter(
+            "waitline_events_total",
+            "Events the log recorded (committed changes of a queue), by type",
+            ["type"],
             registry=registry,
         )
         self.errors = Counter(
@@ -140,3 +147,42 @@ class Metrics:
             registry=registry,
             multiprocess_mode="livemax",
         )
+
+
+# The ``queue.*`` log event of each use case's action.
+_LOG_EVENTS = {
+    "join": "queue.join",
+    "call_next": "queue.call_next",
+    "pause": "queue.pause",
+    "resume": "queue.resume",
+}
+_TRANSITIONS = frozenset({"seat", "no-show", "cancel", "leave"})
+
+
+class OutcomeRecorder:
+    """Counts and logs each use case's outcome (an observer of the services): one metric increment and one
+    ``queue.*`` event per use case, whichever page or API route ran it."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+        self._log = structlog.get_logger("waitline.queue")
+
+    def observe(self, outcome: Outcome) -> None:
+        if outcome.action == "join":
+            self._metrics.joins.labels(outcome.result).inc()
+        elif outcome.action == "call_next":
+            self._metrics.call_next.labels(outcome.result).inc()
+        elif outcome.action in _TRANSITIONS:
+            self._metrics.transitions.labels(outcome.action, outcome.result).inc()
+        for event in outcome.events:
+            self._metrics.events.labels(event.type.value).inc()
+        fields: dict[str, Any] = {"outcome": outcome.result, **outcome.fields}
+        if outcome.restaurant_id is not None:
+            fields["restaurant_id"] = str(outcome.restaurant_id)
+        if outcome.entry is not None:
+            entry = outcome.entry
+            fields.update(entry_id=str(entry.id), token=entry.token_number, status=entry.status.value)
+        if outcome.action in _TRANSITIONS:
+            self._log.info("queue.transition", action=outcome.action, **fields)
+        else:
+            self._log.info(_LOG_EVENTS.get(outcome.action, f"queue.{outcome.action}"), **fields)

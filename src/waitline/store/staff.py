@@ -18,7 +18,7 @@ from waitline.domain import (
     StaffSession,
     datetime_from_row,
 )
-from waitline.store.queries import Statement
+from waitline.store.statement import Statement
 from waitline.store.values import moment
 
 _STAFF_COLUMNS = "id, restaurant_id, email"

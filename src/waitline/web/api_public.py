@@ -8,8 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Response, status
 from fastapi.exceptions import RequestValidationError
 
-from waitline import services
-from waitline.web.dependencies import ClientIP, DatabaseDep, JoinLimitsDep, Slug
+from waitline.web.dependencies import ClientIP, ServicesDep, Slug
 from waitline.web.problems import documented, rate_limit_headers
 from waitline.web.schemas import EntryOut, IdempotencyKey, JoinBody, QueueSummaryOut
 
@@ -17,8 +16,8 @@ router = APIRouter(prefix="/api/public", tags=["guest"])
 
 
 @router.get("/{slug}", responses=documented(404))
-async def get_queue_summary(slug: Slug, database: DatabaseDep) -> QueueSummaryOut:
-    return QueueSummaryOut.of(await services.queue_summary(database=database, slug=slug))
+async def get_queue_summary(slug: Slug, services: ServicesDep) -> QueueSummaryOut:
+    return QueueSummaryOut.of(await services.restaurants.summary(slug=slug))
 
 
 @router.post(
@@ -36,8 +35,7 @@ async def join_queue(
     slug: Slug,
     body: JoinBody,
     response: Response,
-    database: DatabaseDep,
-    limits: JoinLimitsDep,
+    services: ServicesDep,
     client_ip: ClientIP,
     idempotency_key_header: Annotated[IdempotencyKey | None, Header(alias="Idempotency-Key")] = None,
 ) -> EntryOut:
@@ -45,9 +43,7 @@ async def join_queue(
         raise RequestValidationError(
             [{"loc": ("header", "Idempotency-Key"), "msg": "differs from idempotencyKey in the body"}]
         )
-    result = await services.join(
-        database=database,
-        limits=limits,
+    result = await services.queue.join(
         client_ip=client_ip,
         slug=slug,
         name=body.name,
@@ -64,10 +60,10 @@ async def join_queue(
 
 
 @router.get("/{slug}/queue/{entry_id}", responses=documented(404))
-async def get_entry(slug: Slug, entry_id: uuid.UUID, database: DatabaseDep) -> EntryOut:
-    return EntryOut.of(await services.get_entry(database=database, slug=slug, entry_id=entry_id))
+async def get_entry(slug: Slug, entry_id: uuid.UUID, services: ServicesDep) -> EntryOut:
+    return EntryOut.of(await services.queue.get_entry(slug=slug, entry_id=entry_id))
 
 
 @router.delete("/{slug}/queue/{entry_id}", responses=documented(404, 409))
-async def leave_queue(slug: Slug, entry_id: uuid.UUID, database: DatabaseDep) -> EntryOut:
-    return EntryOut.of(await services.leave(database=database, slug=slug, entry_id=entry_id))
+async def leave_queue(slug: Slug, entry_id: uuid.UUID, services: ServicesDep) -> EntryOut:
+    return EntryOut.of(await services.queue.leave(slug=slug, entry_id=entry_id))

@@ -7,9 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Response, status
 
-from waitline import services
 from waitline.domain import ACTIVE_STATUSES, Status, Transition
-from waitline.web.dependencies import DatabaseDep, StaffRestaurant
+from waitline.web.dependencies import Caller, ServicesDep, StaffCaller
 from waitline.web.problems import documented
 from waitline.web.schemas import CallNextBody, RestaurantOut, StaffEntryList, StaffEntryOut, StatusFilter
 
@@ -29,12 +28,14 @@ _STATUS_FILTERS: dict[str, frozenset[Status]] = {
     responses=documented(400, 401, 403, 404, _204={"description": "Nobody (that fits) is waiting"}),
 )
 async def call_next(
-    restaurant_id: StaffRestaurant,
-    database: DatabaseDep,
+    caller: StaffCaller,
+    services: ServicesDep,
     body: Annotated[CallNextBody | None, Body()] = None,
 ) -> StaffEntryOut | Response:
-    entry = await services.call_next(
-        database=database, restaurant_id=restaurant_id, max_party_size=body.max_party_size if body else None
+    entry = await services.queue.call_next(
+        restaurant_id=caller.restaurant_id,
+        max_party_size=body.max_party_size if body else None,
+        actor=caller.actor,
     )
     if entry is None:
         return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -43,46 +44,49 @@ async def call_next(
 
 @router.get("/queue", responses=documented(401, 403, 404))
 async def list_queue(
-    restaurant_id: StaffRestaurant,
-    database: DatabaseDep,
+    caller: StaffCaller,
+    services: ServicesDep,
     status_filter: Annotated[StatusFilter, Query(alias="status")] = "waiting",
+    after: Annotated[int, Query(ge=0, le=2**62, description="Entries with a token above this one")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
 ) -> StaffEntryList:
-    entries = await services.list_entries(
-        database=database, restaurant_id=restaurant_id, statuses=_STATUS_FILTERS[status_filter], limit=limit
+    """Entries in token order, a page at a time: pass the answer's ``nextAfter`` as ``after`` for the next
+    page (``nextAfter`` is null on the last one)."""
+    page = await services.queue.list_entries(
+        restaurant_id=caller.restaurant_id, statuses=_STATUS_FILTERS[status_filter], after=after, limit=limit
     )
-    return StaffEntryList(entries=[StaffEntryOut.of(entry) for entry in entries])
+    return StaffEntryList(
+        entries=[StaffEntryOut.of(entry) for entry in page.entries], next_after=page.next_after
+    )
 
 
 async def _transition(
-    database: DatabaseDep, restaurant_id: uuid.UUID, entry_id: uuid.UUID, transition: Transition
+    services: ServicesDep, caller: Caller, entry_id: uuid.UUID, transition: Transition
 ) -> StaffEntryOut:
-    entry = await services.transition(
-        database=database, restaurant_id=restaurant_id, entry_id=entry_id, transition=transition
+    entry = await services.queue.transition(
+        restaurant_id=caller.restaurant_id, entry_id=entry_id, transition=transition, actor=caller.actor
     )
     return StaffEntryOut.of(entry)
 
 
 @router.post("/queue/{entry_id}/seat", responses=documented(401, 403, 404, 409))
-async def seat(restaurant_id: StaffRestaurant, entry_id: uuid.UUID, database: DatabaseDep) -> StaffEntryOut:
-    return await _transition(database, restaurant_id, entry_id, Transition.SEAT)
+async def seat(caller: StaffCaller, entry_id: uuid.UUID, services: ServicesDep) -> StaffEntryOut:
+    return await _transition(services, caller, entry_id, Transition.SEAT)
 
 
 @router.post("/queue/{entry_id}/no-show", responses=documented(401, 403, 404, 409))
-async def no_show(
-    restaurant_id: StaffRestaurant, entry_id: uuid.UUID, database: DatabaseDep
-) -> StaffEntryOut:
-    return await _transition(database, restaurant_id, entry_id, Transition.NO_SHOW)
+async def no_show(caller: StaffCaller, entry_id: uuid.UUID, services: ServicesDep) -> StaffEntryOut:
+    return await _transition(services, caller, entry_id, Transition.NO_SHOW)
 
 
 @router.post("/queue/{entry_id}/cancel", responses=documented(401, 403, 404, 409))
-async def cancel(restaurant_id: StaffRestaurant, entry_id: uuid.UUID, database: DatabaseDep) -> StaffEntryOut:
-    return await _transition(database, restaurant_id, entry_id, Transition.CANCEL)
+async def cancel(caller: StaffCaller, entry_id: uuid.UUID, services: ServicesDep) -> StaffEntryOut:
+    return await _transition(services, caller, entry_id, Transition.CANCEL)
 
 
-async def _set_open(database: DatabaseDep, restaurant_id: uuid.UUID, queue_open: bool) -> RestaurantOut:
-    restaurant = await services.set_queue_open(
-        database=database, restaurant_id=restaurant_id, queue_open=queue_open
+async def _set_open(services: ServicesDep, caller: Caller, queue_open: bool) -> RestaurantOut:
+    restaurant = await services.queue.set_open(
+        restaurant_id=caller.restaurant_id, queue_open=queue_open, actor=caller.actor
     )
     return RestaurantOut(
         id=restaurant.id, slug=restaurant.slug, name=restaurant.name, open=restaurant.queue_open
@@ -90,11 +94,11 @@ async def _set_open(database: DatabaseDep, restaurant_id: uuid.UUID, queue_open:
 
 
 @router.post("/queue/pause", responses=documented(401, 403, 404))
-async def pause(restaurant_id: StaffRestaurant, database: DatabaseDep) -> RestaurantOut:
+async def pause(caller: StaffCaller, services: ServicesDep) -> RestaurantOut:
     """Stop taking new guests; the waiting ones stay in the queue."""
-    return await _set_open(database, restaurant_id, False)
+    return await _set_open(services, caller, False)
 
 
 @router.post("/queue/resume", responses=documented(401, 403, 404))
-async def resume(restaurant_id: StaffRestaurant, database: DatabaseDep) -> RestaurantOut:
-    return await _set_open(database, restaurant_id, True)
+async def resume(caller: StaffCaller, services: ServicesDep) -> RestaurantOut:
+    return await _set_open(services, caller, True)

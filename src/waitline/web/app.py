@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import logging
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
@@ -16,15 +15,17 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from waitline import services
 from waitline.config import Settings
-from waitline.observability import Metrics, configure_logging
+from waitline.observability import Metrics, OutcomeRecorder, configure_logging
 from waitline.ratelimit import InProcessLimiter, JoinLimits, RatePolicy, ResilientLimiter
-from waitline.store.engine import Database, open_database
-from waitline.store.notifications import ChangeListener
+from waitline.services import Services
+from waitline.services.outcomes import Observers
+from waitline.store.engine import open_database
 from waitline.store.redis_limiter import RedisLimiter
-from waitline.web import api_public, api_staff, live, pages_guest, pages_staff, problems
+from waitline.store.signals import SignalConnection
+from waitline.web import api_events, api_public, api_staff, live, pages_guest, pages_staff, problems
 from waitline.web.body_limit import BodyLimitMiddleware
+from waitline.web.hub import LiveHub
 from waitline.web.rendering import Pages, StaticAssets
 from waitline.web.telemetry import TelemetryMiddleware
 
@@ -40,24 +41,34 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
     database = open_database(settings)
     metrics = Metrics()
     limits = _join_limits(settings, metrics=metrics, clock=clock)
-
-    hub = live.LiveHub(
+    hub = LiveHub(
         max_connections=settings.live_max_connections,
         poll_seconds=settings.live_poll_seconds,
+        recheck_seconds=settings.live_recheck_seconds,
         refresh_seconds=settings.live_refresh_seconds,
         render_slots=max(1, settings.pool_size // 2),
     )
+    signal_connection = None
+    if settings.listen_dsn is not None:
+        signal_connection = SignalConnection(
+            dsn=settings.listen_dsn, on_signal=hub.signalled, on_listening=hub.signals
+        )
+        hub.announce_with(signal_connection.announce)
+    services = Services(database=database, limits=limits, observer=Observers([OutcomeRecorder(metrics), hub]))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        sweeper = asyncio.create_task(_sweep_rate_limits(database, clock))
-        signals = asyncio.create_task(_watch_changes(settings, database, hub))
+        follower = asyncio.create_task(hub.follow(lambda ids: services.events.heads(restaurant_ids=ids)))
+        tasks = [asyncio.create_task(_sweep_rate_limits(services, clock))]
+        if signal_connection is not None:
+            tasks.append(asyncio.create_task(signal_connection.run()))
         try:
             with live.ending_streams_on_shutdown(hub):
                 yield
         finally:
-            hub.close()
-            for task in (signals, sweeper):
+            hub.close()  # the follower finishes the read it is in, if any, and returns
+            await asyncio.wait({follower}, timeout=READINESS_TIMEOUT_SECONDS)
+            for task in [follower, *tasks]:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
@@ -72,9 +83,8 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.database = database
+    app.state.services = services
     app.state.metrics = metrics
-    app.state.join_limits = limits
     app.state.sign_in_limit = RatePolicy.parse(settings.rate_limit_sign_in_per_ip, name="sign-in")
     app.state.hub = hub
     app.state.pages = Pages(settings)
@@ -85,11 +95,12 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
     app.add_middleware(
         TelemetryMiddleware,
         metrics=metrics,
-        database=database,
+        pool_status=database.pool_status,
         trusted_proxies=settings.trusted_proxy_networks,
     )
     app.include_router(api_public.router)
     app.include_router(api_staff.router)
+    app.include_router(api_events.router)
     app.mount("/static", StaticAssets(), name="static")
 
     @app.get("/healthz", tags=["operations"], responses=problems.documented())
@@ -100,7 +111,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
     @app.get("/readyz", tags=["operations"], responses=problems.documented())
     async def readyz() -> JSONResponse:
         """The database answers within a second: ready for traffic."""
-        if await database.ping(timeout_seconds=READINESS_TIMEOUT_SECONDS):
+        if await services.ping(timeout_seconds=READINESS_TIMEOUT_SECONDS):
             return JSONResponse({"status": "ready"})
         return problems.problem_response(
             status=503,
@@ -147,29 +158,16 @@ def _join_limits(settings: Settings, *, metrics: Metrics, clock: Callable[[], fl
     )
 
 
-async def _sweep_rate_limits(database: Database, clock: Callable[[], float]) -> None:
+async def _sweep_rate_limits(services: Services, clock: Callable[[], float]) -> None:
     """Forget rate-limit rows whose allowance is whole again, now and then (every instance does it)."""
     while True:
         await asyncio.sleep(RATE_LIMIT_SWEEP_SECONDS)
         try:
-            deleted = await services.sweep_rate_limits(database=database, now=clock())
+            deleted = await services.queue.sweep_rate_limits(now=clock())
         except Exception:  # the sweep is housekeeping: it must never take the app down
             _log.warning("rate_limiter.sweep_failed", exc_info=True)
         else:
             _log.debug("rate_limiter.swept", deleted=deleted)
-
-
-async def _watch_changes(settings: Settings, database: Database, hub: live.LiveHub) -> None:
-    """Feeds the live pages' hub: PostgreSQL's NOTIFY through one LISTEN connection, or SQLite's counters."""
-    dsn = settings.listen_dsn
-    if dsn is not None:
-        await ChangeListener(dsn=dsn, on_change=hub.on_change, on_listening=hub.signals).run()
-        return
-
-    async def read_versions(restaurant_ids: set[uuid.UUID]) -> dict[uuid.UUID, int]:
-        return await services.queue_versions(database=database, restaurant_ids=restaurant_ids)
-
-    await live.poll_versions(hub, read_versions)
 
 
 def app_from_environment() -> FastAPI:

@@ -1,38 +1,29 @@
-"""What handlers are given: the database, and a staff caller checked against the restaurant in the path."""
+"""What handlers are given: the services, the client's address, a staff caller checked against the path."""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
 
-from waitline import services
-from waitline.domain import SLUG_PATTERN
-from waitline.ratelimit import JoinLimits
-from waitline.store.engine import Database
+from waitline.domain import SLUG_PATTERN, Actor
+from waitline.services import Services
 
 # The dependencies below only read the request, yet are coroutines: FastAPI runs a plain ``def`` dependency in
 # a worker thread, a hand-off to and from the thread pool on every request for nothing.
 
 
-async def get_database(request: Request) -> Database:
-    database: Database = request.app.state.database
-    return database
+async def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
 
 
-DatabaseDep = Annotated[Database, Depends(get_database)]
+ServicesDep = Annotated[Services, Depends(get_services)]
 
 # A restaurant's address in a path: anything else is refused before it reaches the database.
 Slug = Annotated[str, Path(pattern=SLUG_PATTERN, max_length=63)]
-
-
-async def get_join_limits(request: Request) -> JoinLimits:
-    limits: JoinLimits = request.app.state.join_limits
-    return limits
-
-
-JoinLimitsDep = Annotated[JoinLimits, Depends(get_join_limits)]
 
 
 async def get_client_ip(request: Request) -> str:
@@ -45,15 +36,21 @@ ClientIP = Annotated[str, Depends(get_client_ip)]
 RestaurantId = Annotated[uuid.UUID, Path(alias="restaurantId")]
 
 
-async def staff_restaurant(request: Request, database: DatabaseDep, restaurant_id: RestaurantId) -> uuid.UUID:
-    """The restaurant id from the path, once the bearer token is shown to belong to it."""
+@dataclass(frozen=True)
+class Caller:
+    """A staff API caller: the restaurant in the path, which its bearer token was shown to belong to."""
+
+    restaurant_id: uuid.UUID
+    actor: Actor
+
+
+async def staff_caller(request: Request, services: ServicesDep, restaurant_id: RestaurantId) -> Caller:
+    """The bearer token checked against the restaurant in the path: where staff API access is decided."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    await services.authorise_staff(
-        database=database,
-        token=token.strip() if scheme.lower() == "bearer" else None,
-        restaurant_id=restaurant_id,
+    actor = await services.accounts.authorise_token(
+        token=token.strip() if scheme.lower() == "bearer" else None, restaurant_id=restaurant_id
     )
-    return restaurant_id
+    return Caller(restaurant_id=restaurant_id, actor=actor)
 
 
-StaffRestaurant = Annotated[uuid.UUID, Depends(staff_restaurant)]
+StaffCaller = Annotated[Caller, Depends(staff_caller)]

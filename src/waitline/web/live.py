@@ -1,19 +1,15 @@
-"""Live pages: Server-Sent Events that re-render a page's live part whenever its restaurant's queue changes.
+"""Live pages: Server-Sent Events that re-render a page's live part whenever its restaurant's log grows.
 
-A ``LiveHub`` per process knows which open streams watch which restaurant. It is woken by the database's
-change signals (``store.notifications``): on PostgreSQL the one LISTEN connection of the process; on SQLite a
-poller that reads the restaurants' change counters every ``live_poll_seconds``. A wake-up carries no data:
-each stream then re-reads the state through the services and sends the re-rendered HTML, if it changed.
-Streams also re-read every ``live_refresh_seconds`` (and every ``live_poll_seconds`` while the LISTEN
-connection is down), and after the LISTEN connection comes back, as signals may have been lost meanwhile.
+Each stream subscribes to the process's ``LiveHub`` (web/hub.py), which wakes it when the restaurant's
+event log has grown; the stream then re-reads the state through the services and sends the re-rendered HTML,
+if it changed. It also re-reads every ``live_refresh_seconds``, for what changes with time alone.
 
 Bounded: a stream holds one flag and the last HTML it sent (no queue of events), and no database connection
 between re-reads; re-reads run at most ``render_slots`` at a time per process (half the connection pool,
-so that requests always find connections) and at most one per
-``_MIN_RENDER_INTERVAL`` per stream, however many changes arrive; a client that does not take an update
-within ``live_send_timeout_seconds`` is dropped; at most ``live_max_connections`` streams per process; a
-stream ends after ``live_max_stream_seconds`` (the browser reconnects, to any instance) or when the server
-shuts down, so that SIGTERM never waits on them.
+so that requests always find connections) and at most one per ``_MIN_RENDER_INTERVAL`` per stream, however
+many changes arrive; a client that does not take an update within ``live_send_timeout_seconds`` is dropped;
+at most ``live_max_connections`` streams per process; a stream ends after ``live_max_stream_seconds`` (the
+browser reconnects, to any instance) or when the server shuts down, so that SIGTERM never waits on them.
 """
 
 from __future__ import annotations
@@ -34,129 +30,13 @@ from starlette.types import Receive, Scope, Send
 
 from waitline.config import Settings
 from waitline.domain import ServiceUnavailable, WaitlineError
-from waitline.store.notifications import QueueChange
+from waitline.web.hub import HubFull, LiveHub, Subscription
 
 _log = logging.getLogger("waitline.live")
 
 _MIN_RENDER_INTERVAL = 0.2
 _HEARTBEAT_SECONDS = 15.0
 _RETRY_MILLISECONDS = 2000
-
-
-class Subscription:
-    def __init__(self, restaurant_id: uuid.UUID) -> None:
-        self.restaurant_id = restaurant_id
-        self._woken = asyncio.Event()
-
-    def wake(self) -> None:
-        self._woken.set()
-
-    async def wait(self, seconds: float) -> bool:
-        """True when woken, False when ``seconds`` passed first."""
-        try:
-            await asyncio.wait_for(self._woken.wait(), timeout=seconds)
-        except TimeoutError:
-            return False
-        finally:
-            self._woken.clear()
-        return True
-
-
-class HubFull(Exception):
-    pass
-
-
-class LiveHub:
-    def __init__(
-        self, *, max_connections: int, poll_seconds: float, refresh_seconds: float, render_slots: int
-    ) -> None:
-        self.max_connections = max_connections
-        self.poll_seconds = poll_seconds
-        self.refresh_seconds = refresh_seconds
-        self._subscriptions: dict[uuid.UUID, set[Subscription]] = {}
-        self._count = 0
-        self._signals_up = False
-        self.closing = False
-        self.render_slots = asyncio.Semaphore(render_slots)
-
-    @property
-    def connections(self) -> int:
-        return self._count
-
-    def restaurants(self) -> set[uuid.UUID]:
-        return set(self._subscriptions)
-
-    @contextlib.contextmanager
-    def subscribe(self, restaurant_id: uuid.UUID) -> Iterator[Subscription]:
-        if self.closing or self._count >= self.max_connections:
-            raise HubFull()
-        subscription = Subscription(restaurant_id)
-        self._subscriptions.setdefault(restaurant_id, set()).add(subscription)
-        self._count += 1
-        try:
-            yield subscription
-        finally:
-            self._count -= 1
-            watchers = self._subscriptions.get(restaurant_id, set())
-            watchers.discard(subscription)
-            if not watchers:
-                self._subscriptions.pop(restaurant_id, None)
-
-    def changed(self, restaurant_id: uuid.UUID) -> None:
-        for subscription in self._subscriptions.get(restaurant_id, ()):
-            subscription.wake()
-
-    def on_change(self, change: QueueChange) -> None:
-        self.changed(change.restaurant_id)
-
-    def wake_all(self) -> None:
-        for watchers in self._subscriptions.values():
-            for subscription in watchers:
-                subscription.wake()
-
-    def signals(self, up: bool) -> None:
-        """Change signals arrive (or no longer do). When they come back, some may have been lost meanwhile."""
-        was_up, self._signals_up = self._signals_up, up
-        if up and not was_up:
-            self.wake_all()
-
-    @property
-    def signals_up(self) -> bool:
-        return self._signals_up
-
-    @property
-    def idle_timeout(self) -> float:
-        """How long a stream waits for a wake-up before it re-reads (or sends a heartbeat) anyway."""
-        return min(_HEARTBEAT_SECONDS, self.refresh_seconds) if self._signals_up else self.poll_seconds
-
-    def close(self) -> None:
-        """The server is shutting down: every stream ends now, and no new one starts."""
-        self.closing = True
-        self.wake_all()
-
-
-async def poll_versions(
-    hub: LiveHub, read_versions: Callable[[set[uuid.UUID]], Awaitable[dict[uuid.UUID, int]]]
-) -> None:
-    """SQLite's change signal: wake the streams of each restaurant whose change counter moved."""
-    seen: dict[uuid.UUID, int] = {}
-    while True:
-        watched = hub.restaurants()
-        if watched:
-            try:
-                versions = await read_versions(watched)
-            except Exception:  # the database is busy or away: streams poll by themselves meanwhile
-                _log.warning("could not read the change counters", exc_info=True)
-                hub.signals(False)
-            else:
-                hub.signals(True)
-                for restaurant_id, version in versions.items():
-                    # A restaurant seen for the first time wakes too: a change may have slipped in between
-                    # its stream's first read and this poll.
-                    if seen.get(restaurant_id) != version:
-                        hub.changed(restaurant_id)
-                seen = versions
-        await asyncio.sleep(hub.poll_seconds)
 
 
 def _event(name: str, data: str) -> bytes:
@@ -229,8 +109,8 @@ class EventStream(Response):
         woken = True  # the first read happens at once
         while not (self.hub.closing or self._disconnected) and time.monotonic() < deadline:
             since_render = time.monotonic() - last_render
-            # Re-read when woken; when signals are down (polling); and every refresh_seconds regardless.
-            if woken or not self.hub.signals_up or since_render >= self.hub.refresh_seconds:
+            # Re-read when the log grew (woken), and every refresh_seconds regardless ("waited 12 min").
+            if woken or since_render >= self.hub.refresh_seconds:
                 if since_render < _MIN_RENDER_INTERVAL:
                     await asyncio.sleep(_MIN_RENDER_INTERVAL - since_render)
                 last_render = time.monotonic()

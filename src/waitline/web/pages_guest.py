@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import BaseModel, Field, StringConstraints, ValidationError
 
-from waitline import phone, services
+from waitline import phone
 from waitline.domain import (
     MAX_PARTY_SIZE,
     Entry,
@@ -30,10 +30,9 @@ from waitline.domain import (
     TransitionNotAllowed,
     WaitlineError,
 )
-from waitline.ratelimit import JoinLimits
-from waitline.store.engine import Database
+from waitline.services import Services
 from waitline.web import csrf, live
-from waitline.web.dependencies import ClientIP, DatabaseDep, JoinLimitsDep, Slug
+from waitline.web.dependencies import ClientIP, ServicesDep, Slug
 from waitline.web.problems import status_of
 from waitline.web.rendering import PageRoute, Pages, PagesDep, wants_json
 from waitline.web.schemas import GuestName, IdempotencyKey
@@ -73,8 +72,8 @@ def _refusal(error: WaitlineError) -> tuple[str | None, str]:
     return None, error.detail
 
 
-async def join_context(*, database: Database, slug: str) -> dict[str, Any]:
-    view = await services.join_view(database=database, slug=slug)
+async def join_context(*, services: Services, slug: str) -> dict[str, Any]:
+    view = await services.views.join_view(slug=slug)
     region = view.summary.restaurant.default_region
     return {
         "view": view,
@@ -87,18 +86,18 @@ async def join_context(*, database: Database, slug: str) -> dict[str, Any]:
 
 
 @router.get("/{slug}")
-async def join_page(request: Request, slug: Slug, database: DatabaseDep, pages: PagesDep) -> Response:
+async def join_page(request: Request, slug: Slug, services: ServicesDep, pages: PagesDep) -> Response:
     # The script replaces the key with crypto.randomUUID() on load; this one serves browsers without it.
     form = {"party_size": "2", "idempotency_key": str(uuid.uuid4())}
-    return pages.page(request, "join.html", await join_form_context(database=database, slug=slug, form=form))
+    return pages.page(request, "join.html", await join_form_context(services=services, slug=slug, form=form))
 
 
 async def join_form_context(
-    *, database: Database, slug: str, form: dict[str, str], refusal: Refusal | None = None
+    *, services: Services, slug: str, form: dict[str, str], refusal: Refusal | None = None
 ) -> dict[str, Any]:
     """The join page's context: the live part's, and the form as typed, with what was refused."""
     return {
-        **await join_context(database=database, slug=slug),
+        **await join_context(services=services, slug=slug),
         "form": form,
         "key": form.get("idempotency_key", ""),
         "errors": refusal.errors if refusal else {},
@@ -119,8 +118,8 @@ async def live_part(
 
 
 @router.get("/{slug}/live")
-async def join_live(request: Request, slug: Slug, database: DatabaseDep, pages: PagesDep) -> Response:
-    context = functools.partial(join_context, database=database, slug=slug)
+async def join_live(request: Request, slug: Slug, services: ServicesDep, pages: PagesDep) -> Response:
+    context = functools.partial(join_context, services=services, slug=slug)
     return await live_part(request, pages, "_join_live.html", context)
 
 
@@ -132,7 +131,7 @@ class Refusal:
 
 
 async def _attempt_join(
-    *, database: Database, limits: JoinLimits, client_ip: str, slug: str, submitted: dict[str, str]
+    *, services: Services, client_ip: str, slug: str, submitted: dict[str, str]
 ) -> Entry | Refusal:
     try:
         form = JoinForm.model_validate(submitted)
@@ -140,9 +139,7 @@ async def _attempt_join(
         fields = {str(item["loc"][0]) for item in error.errors()}
         return Refusal(422, None, {field: _FIELD_MESSAGES[field] for field in fields})
     try:
-        result = await services.join(
-            database=database,
-            limits=limits,
+        result = await services.queue.join(
             client_ip=client_ip,
             slug=slug,
             name=form.name,
@@ -162,9 +159,8 @@ async def _attempt_join(
 async def join(
     request: Request,
     slug: Slug,
-    database: DatabaseDep,
+    services: ServicesDep,
     pages: PagesDep,
-    limits: JoinLimitsDep,
     client_ip: ClientIP,
 ) -> Response:
     """One submission; a retry sends the same idempotency key, so it can never make a second entry.
@@ -173,9 +169,7 @@ async def join(
     """
     posted = await request.form()
     submitted = {name: value for name in JoinForm.model_fields if isinstance(value := posted.get(name), str)}
-    outcome = await _attempt_join(
-        database=database, limits=limits, client_ip=client_ip, slug=slug, submitted=submitted
-    )
+    outcome = await _attempt_join(services=services, client_ip=client_ip, slug=slug, submitted=submitted)
     if isinstance(outcome, Entry):
         location = f"/{slug}/e/{outcome.id}"
         if wants_json(request):
@@ -185,58 +179,58 @@ async def join(
         return JSONResponse(
             {"message": outcome.message, "errors": outcome.errors}, status_code=outcome.status_code
         )
-    context = await join_form_context(database=database, slug=slug, form=submitted, refusal=outcome)
+    context = await join_form_context(services=services, slug=slug, form=submitted, refusal=outcome)
     return pages.page(request, "join.html", context, status_code=outcome.status_code)
 
 
 # --- the guest's place ------------------------------------------------------------------------------------
 
 
-async def status_context(*, database: Database, slug: str, entry_id: uuid.UUID) -> dict[str, Any]:
-    view = await services.guest_view(database=database, slug=slug, entry_id=entry_id)
+async def status_context(*, services: Services, slug: str, entry_id: uuid.UUID) -> dict[str, Any]:
+    view = await services.views.guest_view(slug=slug, entry_id=entry_id)
     return {"view": view, "entry": view.entry, "restaurant": view.restaurant, "slug": slug}
 
 
 @router.get("/{slug}/e/{entry_id}")
 async def status_page(
-    request: Request, slug: Slug, entry_id: uuid.UUID, database: DatabaseDep, pages: PagesDep
+    request: Request, slug: Slug, entry_id: uuid.UUID, services: ServicesDep, pages: PagesDep
 ) -> Response:
-    context = await status_context(database=database, slug=slug, entry_id=entry_id)
+    context = await status_context(services=services, slug=slug, entry_id=entry_id)
     return pages.page(request, "status.html", context)
 
 
 @router.get("/{slug}/e/{entry_id}/live")
 async def status_live(
-    request: Request, slug: Slug, entry_id: uuid.UUID, database: DatabaseDep, pages: PagesDep
+    request: Request, slug: Slug, entry_id: uuid.UUID, services: ServicesDep, pages: PagesDep
 ) -> Response:
-    context = functools.partial(status_context, database=database, slug=slug, entry_id=entry_id)
+    context = functools.partial(status_context, services=services, slug=slug, entry_id=entry_id)
     return await live_part(request, pages, "_status.html", context)
 
 
 @router.post("/{slug}/e/{entry_id}/leave")
-async def leave(slug: Slug, entry_id: uuid.UUID, database: DatabaseDep) -> Response:
+async def leave(slug: Slug, entry_id: uuid.UUID, services: ServicesDep) -> Response:
     with contextlib.suppress(TransitionNotAllowed):  # already seated, or left: the status page says which
-        await services.leave(database=database, slug=slug, entry_id=entry_id)
+        await services.queue.leave(slug=slug, entry_id=entry_id)
     return RedirectResponse(f"/{slug}/e/{entry_id}", status_code=303)
 
 
 # --- the board and the QR code ----------------------------------------------------------------------------
 
 
-async def board_context(*, database: Database, slug: str) -> dict[str, Any]:
-    view = await services.board_view(database=database, slug=slug)
+async def board_context(*, services: Services, slug: str) -> dict[str, Any]:
+    view = await services.views.board_view(slug=slug)
     return {"view": view, "restaurant": view.summary.restaurant, "slug": slug}
 
 
 @router.get("/{slug}/board")
-async def board_page(request: Request, slug: Slug, database: DatabaseDep, pages: PagesDep) -> Response:
-    context = await board_context(database=database, slug=slug)
+async def board_page(request: Request, slug: Slug, services: ServicesDep, pages: PagesDep) -> Response:
+    context = await board_context(services=services, slug=slug)
     return pages.page(request, "board.html", {**context, "join_url": join_url(request, pages, slug)})
 
 
 @router.get("/{slug}/board/live")
-async def board_live(request: Request, slug: Slug, database: DatabaseDep, pages: PagesDep) -> Response:
-    context = functools.partial(board_context, database=database, slug=slug)
+async def board_live(request: Request, slug: Slug, services: ServicesDep, pages: PagesDep) -> Response:
+    context = functools.partial(board_context, services=services, slug=slug)
     return await live_part(request, pages, "_board.html", context)
 
 
@@ -245,9 +239,9 @@ def join_url(request: Request, pages: Pages, slug: str) -> str:
 
 
 @router.get("/{slug}/qr.svg")
-async def qr_code(request: Request, slug: Slug, database: DatabaseDep, pages: PagesDep) -> Response:
+async def qr_code(request: Request, slug: Slug, services: ServicesDep, pages: PagesDep) -> Response:
     """The join page's address as a QR code (SVG), for the poster and the board."""
-    restaurant = await services.get_restaurant(database=database, slug=slug)
+    restaurant = await services.restaurants.get(slug=slug)
     svg = io.BytesIO()
     segno.make(join_url(request, pages, slug), error="m").save(
         svg, kind="svg", scale=8, border=2, xmldecl=False, title=f"Join the queue at {restaurant.name}"

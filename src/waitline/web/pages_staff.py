@@ -17,12 +17,12 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from waitline import services
 from waitline.config import Settings
 from waitline.domain import (
     MAX_EMAIL_LENGTH,
     MAX_PARTY_SIZE,
     MAX_PASSWORD_LENGTH,
+    Actor,
     Entry,
     LoginFailed,
     LoginThrottled,
@@ -35,9 +35,9 @@ from waitline.domain import (
     TransitionNotAllowed,
 )
 from waitline.ratelimit import RateLimited
-from waitline.store.engine import Database
-from waitline.web import csrf, live
-from waitline.web.dependencies import ClientIP, DatabaseDep, JoinLimitsDep, Slug
+from waitline.services import Services
+from waitline.web import csrf, live, wording
+from waitline.web.dependencies import ClientIP, ServicesDep, Slug
 from waitline.web.pages_guest import join_url
 from waitline.web.problems import status_of
 from waitline.web.rendering import PageRoute, Pages, PagesDep, is_htmx
@@ -61,10 +61,9 @@ def get_settings(request: Request) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-async def signed_in(request: Request, slug: Slug, database: DatabaseDep) -> StaffSession:
-    return await services.staff_session(
-        database=database, secret=request.cookies.get(SESSION_COOKIE), slug=slug
-    )
+async def signed_in(request: Request, slug: Slug, services: ServicesDep) -> StaffSession:
+    """The staff member signed in for this restaurant: the one place the dashboard's access is decided."""
+    return await services.accounts.staff_session(secret=request.cookies.get(SESSION_COOKIE), slug=slug)
 
 
 SignedIn = Annotated[StaffSession, Depends(signed_in)]
@@ -88,8 +87,8 @@ def _login_page(
 
 
 @router.get("/login")
-async def login_page(request: Request, slug: Slug, database: DatabaseDep, pages: PagesDep) -> Response:
-    restaurant = await services.get_restaurant(database=database, slug=slug)
+async def login_page(request: Request, slug: Slug, services: ServicesDep, pages: PagesDep) -> Response:
+    restaurant = await services.restaurants.get(slug=slug)
     return _login_page(request, pages, restaurant)
 
 
@@ -102,23 +101,21 @@ def _plausible_email(email: str) -> bool:
 async def log_in(
     request: Request,
     slug: Slug,
-    database: DatabaseDep,
+    services: ServicesDep,
     pages: PagesDep,
     settings: SettingsDep,
-    limits: JoinLimitsDep,
     client_ip: ClientIP,
 ) -> Response:
     form = await request.form()
     email, password = (str(form.get(name) or "") for name in ("email", "password"))
-    restaurant = await services.get_restaurant(database=database, slug=slug)
+    restaurant = await services.restaurants.get(slug=slug)
     try:
-        await services.count_sign_in_attempt(
-            database=database, policy=request.app.state.sign_in_limit, client_ip=client_ip, now=limits.clock()
+        await services.accounts.count_sign_in_attempt(
+            policy=request.app.state.sign_in_limit, client_ip=client_ip, now=services.clock()
         )
         if not _plausible_email(email) or not password or len(password) > MAX_PASSWORD_LENGTH:
             raise LoginFailed()
-        secret = await services.log_in(
-            database=database,
+        secret = await services.accounts.log_in(
             slug=slug,
             email=email,
             password=password,
@@ -162,10 +159,10 @@ async def log_in(
 
 
 @router.post("/logout")
-async def log_out(request: Request, slug: Slug, database: DatabaseDep) -> Response:
+async def log_out(request: Request, slug: Slug, services: ServicesDep) -> Response:
     secret = request.cookies.get(SESSION_COOKIE)
     if secret:
-        await services.log_out(database=database, secret=secret)
+        await services.accounts.log_out(secret=secret)
     response = RedirectResponse(f"/staff/{slug}/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path=SESSION_COOKIE_PATH, httponly=True, samesite="lax")
     return response
@@ -179,15 +176,15 @@ class Desk:
     """A signed-in staff member's view of the dashboard, for one request."""
 
     request: Request
-    database: Database
+    services: Services
     pages: Pages
     session: StaffSession
     settings: Settings
 
     async def context(self) -> dict[str, Any]:
         """The one context builder of the dashboard: for the page, its live part and each action's answer."""
-        view = await services.dashboard_view(
-            database=self.database, restaurant_id=self.session.restaurant.id, zone=self.settings.zone
+        view = await self.services.views.dashboard_view(
+            restaurant_id=self.session.restaurant.id, zone=self.settings.zone
         )
         return {
             "view": view,
@@ -197,6 +194,10 @@ class Desk:
             "csrf_token": csrf.token(self.request),
             "max_party_size": MAX_PARTY_SIZE,
         }
+
+    @property
+    def actor(self) -> Actor:
+        return Actor.staff(self.session.staff.id)
 
     async def answer(self, notice: str, *, refused: bool = False, status_code: int = 200) -> Response:
         """After an action: the live part (htmx) or the whole page, with what happened."""
@@ -212,9 +213,9 @@ class Desk:
 
 
 async def desk(
-    request: Request, session: SignedIn, database: DatabaseDep, pages: PagesDep, settings: SettingsDep
+    request: Request, session: SignedIn, services: ServicesDep, pages: PagesDep, settings: SettingsDep
 ) -> Desk:
-    return Desk(request=request, database=database, pages=pages, session=session, settings=settings)
+    return Desk(request=request, services=services, pages=pages, session=session, settings=settings)
 
 
 DeskDep = Annotated[Desk, Depends(desk)]
@@ -227,19 +228,19 @@ async def dashboard(desk: DeskDep) -> Response:
 
 @router.get("/live")
 async def dashboard_live(
-    request: Request, slug: Slug, database: DatabaseDep, pages: PagesDep, settings: SettingsDep
+    request: Request, slug: Slug, services: ServicesDep, pages: PagesDep, settings: SettingsDep
 ) -> Response:
     secret = request.cookies.get(SESSION_COOKIE)
     try:
-        session = await services.staff_session(database=database, secret=secret, slug=slug)
+        session = await services.accounts.staff_session(secret=secret, slug=slug)
     except (NotAuthenticated, NotPermitted):
         return Response(live.ended_event(), media_type=live.EventStream.media_type)
 
     async def render() -> str:
         # The session is checked on every re-read: signing out or its expiry ends the stream.
-        current = await services.staff_session(database=database, secret=secret, slug=slug)
+        current = await services.accounts.staff_session(secret=secret, slug=slug)
         current_desk = Desk(
-            request=request, database=database, pages=pages, session=current, settings=settings
+            request=request, services=services, pages=pages, session=current, settings=settings
         )
         return pages.fragment("_dashboard.html", await current_desk.context())
 
@@ -271,11 +272,11 @@ async def call_next(desk: DeskDep) -> Response:
         notice = f"A table size is a number from 1 to {MAX_PARTY_SIZE}."
         return await desk.answer(notice, refused=True, status_code=422)
     try:
-        entry = await services.staff_call_next(
-            database=desk.database,
+        entry = await desk.services.queue.staff_call_next(
             restaurant_id=desk.session.restaurant.id,
             max_party_size=form.max_party_size,
             seen_last_call=form.seen_last_call,
+            actor=desk.actor,
         )
     except QueueChanged as error:
         return await desk.answer(error.detail, refused=True, status_code=409)
@@ -299,22 +300,21 @@ async def entry_action(entry_id: uuid.UUID, action: str, desk: DeskDep) -> Respo
         return await desk.answer("Unknown action.", refused=True, status_code=404)
     transition, done = _ACTIONS[action]
     try:
-        entry = await services.transition(
-            database=desk.database,
+        entry = await desk.services.queue.transition(
             restaurant_id=desk.session.restaurant.id,
             entry_id=entry_id,
             transition=transition,
-            explain=True,
+            actor=desk.actor,
         )
     except TransitionNotAllowed as error:
         # Another device acted on this entry first: nothing changed, and this one is told so.
-        return await desk.answer(error.detail, refused=True, status_code=status_of(error))
+        return await desk.answer(wording.nothing_changed(error), refused=True, status_code=status_of(error))
     return await desk.answer(done.format(party=_party(entry)))
 
 
 async def _set_open(desk: Desk, *, queue_open: bool) -> Response:
-    await services.set_queue_open(
-        database=desk.database, restaurant_id=desk.session.restaurant.id, queue_open=queue_open
+    await desk.services.queue.set_open(
+        restaurant_id=desk.session.restaurant.id, queue_open=queue_open, actor=desk.actor
     )
     if queue_open:
         return await desk.answer("The queue is open: guests can join.")

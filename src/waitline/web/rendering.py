@@ -28,7 +28,7 @@ from waitline.domain import (
     ServiceUnavailable,
     WaitlineError,
 )
-from waitline.web import csrf
+from waitline.web import csrf, wording
 from waitline.web.problems import RETRY_AFTER_SECONDS
 
 WEB_DIRECTORY = Path(__file__).resolve().parent
@@ -97,6 +97,7 @@ class Pages:
         self.environment.filters["ordinal"] = ordinal
         self.environment.globals["duration"] = duration
         self.environment.globals["ago"] = ago
+        self.environment.filters["overtaking"] = wording.overtaking
 
     def secure(self, request: Request) -> bool:
         if self.secure_cookies is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import unicodedata
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
@@ -15,6 +15,7 @@ from waitline.domain import (
     MAX_NAME_LENGTH,
     MAX_PARTY_SIZE,
     Entry,
+    Event,
     QueueSummary,
     Status,
 )
@@ -89,6 +90,47 @@ class StaffEntryOut(EntryOut):
 
 class StaffEntryList(ApiModel):
     entries: list[StaffEntryOut]
+    # Pass as ``after`` for the next page; null on the last page.
+    next_after: int | None
+
+
+class ActorOut(ApiModel):
+    kind: str = Field(description="guest, staff, api_token or system")
+    id: str | None = Field(description="the staff member's or API token's id; null for guests and the system")
+
+
+class EventOut(ApiModel):
+    seq: int
+    type: str = Field(description="joined, called, seated, no_show, cancelled, left, paused, resumed, ...")
+    entry_id: uuid.UUID | None
+    token_number: int | None
+    actor: ActorOut
+    reason: str | None = Field(description="why the order was not first come, first served")
+    details: dict[str, Any] | None
+    at: datetime
+    prev_hash: str
+    hash: str = Field(description="sha256(prevHash || the event's canonical encoding), hex")
+
+    @classmethod
+    def of(cls, event: Event) -> EventOut:
+        return cls(
+            seq=event.seq,
+            type=event.type.value,
+            entry_id=event.entry_id,
+            token_number=event.token_number,
+            actor=ActorOut(kind=event.actor.kind.value, id=event.actor.id),
+            reason=event.reason,
+            details=dict(event.details_map) or None,
+            at=event.at,
+            prev_hash=event.prev_hash,
+            hash=event.hash,
+        )
+
+
+class EventList(ApiModel):
+    events: list[EventOut]
+    # The last seq on this page, or ``after`` when the page is empty: where to resume.
+    last_seq: int
 
 
 class QueueSummaryOut(ApiModel):

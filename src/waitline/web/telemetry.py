@@ -1,6 +1,8 @@
-"""One log event and one latency observation per request; the request id; queue outcomes as counters.
+"""One log event and one latency observation per request, and the request id.
 
 A pure ASGI middleware, so that it also sees the responses error handlers and other middleware produce.
+What a request did to a queue is counted by the services' observer (observability.OutcomeRecorder), not
+here: a route and a status code do not say whether call-next called anyone.
 """
 
 from __future__ import annotations
@@ -9,36 +11,43 @@ import asyncio
 import re
 import time
 import uuid
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from waitline.config import IPNetwork
 from waitline.observability import Metrics
-from waitline.store.engine import Database
 from waitline.web import problems
 from waitline.web.client_ip import client_ip
 
 REQUEST_ID_HEADER = b"x-request-id"
 _ACCEPTABLE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
 
-# (endpoint name, HTTP status) -> the outcome counted for that queue operation.
-_JOIN_OUTCOMES = {201: "created", 200: "replayed", 429: "rate_limited", 503: "unavailable"}
-_TRANSITION_OUTCOMES = {200: "done", 409: "conflict", 404: "not_found"}
-_TRANSITION_ENDPOINTS = {"seat": "seat", "no_show": "no-show", "cancel": "cancel", "leave_queue": "leave"}
-
 _log = structlog.get_logger("waitline.request")
+
+
+class PoolStatus(Protocol):
+    @property
+    def in_use(self) -> int: ...
+
+    @property
+    def capacity(self) -> int: ...
 
 
 class TelemetryMiddleware:
     def __init__(
-        self, app: ASGIApp, *, metrics: Metrics, database: Database, trusted_proxies: Sequence[IPNetwork]
+        self,
+        app: ASGIApp,
+        *,
+        metrics: Metrics,
+        pool_status: Callable[[], PoolStatus],
+        trusted_proxies: Sequence[IPNetwork],
     ) -> None:
         self.app = app
         self.metrics = metrics
-        self.database = database
+        self.pool_status = pool_status
         self.trusted_proxies = trusted_proxies
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -80,12 +89,10 @@ class TelemetryMiddleware:
     def _record(self, scope: Scope, status: int, duration: float) -> None:
         route = scope.get("route")
         template = getattr(route, "path", None) or "unmatched"
-        endpoint = getattr(route, "name", None)
         self.metrics.requests.labels(template, scope["method"], str(status)).observe(duration)
         if status >= 400:
             self.metrics.errors.labels(str(status)).inc()
-        self._count_queue_outcome(endpoint, status)
-        pool = self.database.pool_status()
+        pool = self.pool_status()
         self.metrics.pool_in_use.set(pool.in_use)
         self.metrics.pool_size.set(pool.capacity)
         params: dict[str, Any] = scope.get("path_params", {})
@@ -99,16 +106,6 @@ class TelemetryMiddleware:
             entry_id=params.get("entry_id"),
             client=scope["waitline.client_ip"],
         )
-
-    def _count_queue_outcome(self, endpoint: str | None, status: int) -> None:
-        if endpoint == "join_queue":
-            self.metrics.joins.labels(_JOIN_OUTCOMES.get(status, "rejected")).inc()
-        elif endpoint == "call_next" and status in (200, 204):
-            self.metrics.call_next.labels("called" if status == 200 else "empty").inc()
-        elif endpoint in _TRANSITION_ENDPOINTS and status in _TRANSITION_OUTCOMES:
-            self.metrics.transitions.labels(
-                _TRANSITION_ENDPOINTS[endpoint], _TRANSITION_OUTCOMES[status]
-            ).inc()
 
 
 async def _shutting_down(scope: Scope, receive: Receive, send: Send) -> None:

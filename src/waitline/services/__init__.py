@@ -1,0 +1,43 @@
+"""The use cases, one method each; the only place a transaction is opened.
+
+``Services`` is built once per app (``web/app.py``) or command (``cli.py``) with its database, rate limits
+and observer, and hands each group of use cases what it needs. The web layer and the command line call
+nothing below this.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from waitline.ratelimit import JoinLimits
+from waitline.services.accounts import Accounts
+from waitline.services.eventlog import EventLog
+from waitline.services.outcomes import Observer, Unobserved
+from waitline.services.queue import Queue
+from waitline.services.restaurants import Restaurants
+from waitline.services.views import Views
+from waitline.store.engine import Database
+
+NO_LIMITS = JoinLimits(per_ip=None, per_mobile=None, shared=None, clock=time.time)
+
+
+class Services:
+    def __init__(
+        self,
+        *,
+        database: Database,
+        limits: JoinLimits = NO_LIMITS,
+        observer: Observer | None = None,
+    ) -> None:
+        self._database = database
+        self.restaurants = Restaurants(database=database)
+        self.accounts = Accounts(database=database)
+        self.queue = Queue(database=database, limits=limits, observer=observer or Unobserved())
+        self.views = Views(database=database)
+        self.events = EventLog(database=database)
+        self.clock: Callable[[], float] = limits.clock
+
+    async def ping(self, *, timeout_seconds: float) -> bool:
+        """The database answers within ``timeout_seconds``: ready for traffic."""
+        return await self._database.ping(timeout_seconds=timeout_seconds)

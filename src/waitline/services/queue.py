@@ -1,0 +1,303 @@
+"""The queue's use cases: join, call next, move an entry on, leave, pause and resume, list.
+
+Each opens ONE transaction (``Database``), and every change inside it begins by locking the restaurant's
+counter row (``store.events.lock_restaurant``, or the same lock taken inside the PostgreSQL functions): the
+log's order is the order of the changes, and each change's event commits with it. Once the transaction has
+ended, the outcome goes to the observer (metrics, logs, change signals).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from waitline import phone
+from waitline.domain import (
+    GUEST,
+    TRANSITION_EVENTS,
+    TRANSITIONS,
+    Actor,
+    Entry,
+    EntryPage,
+    EventDraft,
+    EventType,
+    JoinRequest,
+    QueueChanged,
+    Restaurant,
+    Status,
+    Transition,
+    TransitionNotAllowed,
+    WaitlineError,
+)
+from waitline.ratelimit import Decision, JoinLimits, LimitCheck, RateLimited, most_restrictive
+from waitline.services.outcomes import Observer, Outcome, failure
+from waitline.store import calls, entries, events, joins, limits, restaurants
+from waitline.store.constraints import DuplicateIdempotencyKey
+from waitline.store.engine import Database
+
+
+@dataclass(frozen=True)
+class Joined:
+    entry: Entry
+    created: bool
+    # The most restrictive rate-limit decision this join was counted under, for the RateLimit headers.
+    rate_limit: Decision | None
+
+
+class Queue:
+    def __init__(self, *, database: Database, limits: JoinLimits, observer: Observer) -> None:
+        self._database = database
+        self._limits = limits
+        self._observer = observer
+
+    # --- guests -------------------------------------------------------------------------------------------
+
+    async def join(
+        self,
+        *,
+        slug: str,
+        name: str,
+        mobile: str,
+        party_size: int,
+        idempotency_key: str | None,
+        client_ip: str,
+    ) -> Joined:
+        """Put a party in the queue, or return the entry this idempotency key already made.
+
+        A replay is never counted by the rate limits; a join refused for any reason is counted by none.
+        """
+        try:
+            joined, outcome = await self._join(
+                slug=slug,
+                name=name,
+                mobile=mobile,
+                party_size=party_size,
+                idempotency_key=idempotency_key,
+                client_ip=client_ip,
+            )
+        except WaitlineError as error:
+            self._observer.observe(Outcome("join", failure(error), fields={"slug": slug}))
+            raise
+        entry = joined.entry
+        self._observer.observe(
+            Outcome(
+                "join",
+                "created" if joined.created else "replayed",
+                entry.restaurant_id,
+                entry,
+                () if outcome is None or outcome.event is None else (outcome.event,),
+                {"mobile": phone.mask(entry.mobile)},
+            )
+        )
+        return joined
+
+    async def _join(
+        self,
+        *,
+        slug: str,
+        name: str,
+        mobile: str,
+        party_size: int,
+        idempotency_key: str | None,
+        client_ip: str,
+    ) -> tuple[Joined, joins.JoinOutcome | None]:
+        default_region = None
+        if phone.needs_region(mobile):
+            async with self._database.snapshot() as connection:
+                restaurant = await restaurants.get_restaurant_by_slug(connection=connection, slug=slug)
+            default_region = restaurant.default_region
+        request = JoinRequest(
+            slug=slug,
+            name=name,
+            mobile=phone.normalise(mobile, default_region=default_region),
+            party_size=party_size,
+            idempotency_key=idempotency_key,
+        )
+        checks = self._limits.checks(client_ip=client_ip, slug=slug, mobile=request.mobile)
+        shared = self._limits.shared
+        if shared is None:
+            # Counted in the database, inside the join's own statement.
+            outcome = await self._insert(request, checks)
+            return Joined(outcome.entry, outcome.created, most_restrictive(outcome.decisions)), outcome
+
+        async with self._database.snapshot() as connection:
+            replayed = await joins.find_replay(connection=connection, request=request)
+        if replayed is not None:
+            return Joined(replayed, False, None), None
+        decision = most_restrictive(await shared.check(checks))
+        if decision is not None and not decision.allowed:
+            raise RateLimited(decision)
+        try:
+            outcome = await self._insert(request, ())
+        except WaitlineError:
+            await shared.refund(checks)
+            raise
+        if not outcome.created:
+            # A copy of this request raced us past the replay check: it was counted once already.
+            await shared.refund(checks)
+        return Joined(outcome.entry, outcome.created, decision if outcome.created else None), outcome
+
+    async def _insert(self, request: JoinRequest, checks: Sequence[LimitCheck]) -> joins.JoinOutcome:
+        now = self._limits.clock()
+        try:
+            async with self._database.single_statement() as connection:
+                return await joins.join(connection=connection, request=request, limit_checks=checks, now=now)
+        except DuplicateIdempotencyKey:
+            # A copy of this request committed first by a path the counter lock did not order (it should
+            # not happen: the unique constraint is the backstop). Our transaction rolled back, token and all.
+            async with self._database.single_statement() as connection:
+                return await joins.join(connection=connection, request=request, limit_checks=checks, now=now)
+
+    async def get_entry(self, *, slug: str, entry_id: uuid.UUID) -> Entry:
+        async with self._database.snapshot() as connection:
+            return await entries.get_entry_by_slug(connection=connection, slug=slug, entry_id=entry_id)
+
+    async def leave(self, *, slug: str, entry_id: uuid.UUID) -> Entry:
+        """The guest leaves the queue."""
+        async with self._database.snapshot() as connection:
+            entry = await entries.get_entry_by_slug(connection=connection, slug=slug, entry_id=entry_id)
+        return await self.transition(
+            restaurant_id=entry.restaurant_id,
+            entry_id=entry_id,
+            transition=Transition.LEAVE,
+            actor=GUEST,
+        )
+
+    # --- staff --------------------------------------------------------------------------------------------
+
+    async def call_next(
+        self, *, restaurant_id: uuid.UUID, max_party_size: int | None, actor: Actor
+    ) -> Entry | None:
+        """Call the lowest waiting token (that fits a table of ``max_party_size``); None when nobody waits.
+
+        One statement on PostgreSQL (``waitline_call_next``): concurrent callers get successive parties.
+        """
+        return await self._call(restaurant_id, max_party_size, actor, guarded=False, seen_last_call=None)
+
+    async def staff_call_next(
+        self,
+        *,
+        restaurant_id: uuid.UUID,
+        max_party_size: int | None,
+        seen_last_call: uuid.UUID | None,
+        actor: Actor,
+    ) -> Entry | None:
+        """Call next from a dashboard that had seen ``seen_last_call`` as the latest call.
+
+        Two devices pressing at once both saw the same latest call: the first calls a party, and the second
+        finds that someone has called since and gets QueueChanged instead of calling a second party. The
+        restaurant's counter lock orders the presses, and the log says which call was the latest.
+        """
+        return await self._call(
+            restaurant_id, max_party_size, actor, guarded=True, seen_last_call=seen_last_call
+        )
+
+    async def _call(
+        self,
+        restaurant_id: uuid.UUID,
+        max_party_size: int | None,
+        actor: Actor,
+        *,
+        guarded: bool,
+        seen_last_call: uuid.UUID | None,
+    ) -> Entry | None:
+        opened = self._database.transaction() if guarded else self._database.single_statement()
+        try:
+            async with opened as connection:
+                if guarded:
+                    await events.lock_restaurant(connection=connection, restaurant_id=restaurant_id)
+                    latest = await events.last_called_entry(
+                        connection=connection, restaurant_id=restaurant_id
+                    )
+                    if latest != seen_last_call:
+                        raise QueueChanged()
+                call = await calls.call_next(
+                    connection=connection,
+                    restaurant_id=restaurant_id,
+                    max_party_size=max_party_size,
+                    actor=actor,
+                )
+        except WaitlineError as error:
+            self._observer.observe(Outcome("call_next", failure(error), restaurant_id))
+            raise
+        if call is None:
+            self._observer.observe(Outcome("call_next", "empty", restaurant_id))
+            return None
+        fields = {} if max_party_size is None else {"max_party_size": max_party_size}
+        self._observer.observe(
+            Outcome("call_next", "called", restaurant_id, call.entry, (call.event,), fields)
+        )
+        return call.entry
+
+    async def transition(
+        self, *, restaurant_id: uuid.UUID, entry_id: uuid.UUID, transition: Transition, actor: Actor
+    ) -> Entry:
+        """Seat, mark as no-show, cancel or leave, if the entry's current status allows it.
+
+        Raises EntryNotFound (not this restaurant's) or TransitionNotAllowed, which carries the entry's
+        token and status now (another device may have acted first).
+        """
+        try:
+            async with self._database.transaction() as connection:
+                await events.lock_restaurant(connection=connection, restaurant_id=restaurant_id)
+                changed = await entries.apply_transition(
+                    connection=connection,
+                    restaurant_id=restaurant_id,
+                    entry_id=entry_id,
+                    rule=TRANSITIONS[transition],
+                )
+                if changed is None:
+                    # Nothing changed: the entry is missing here (404) or its status does not allow it (409).
+                    current = await entries.get_entry(
+                        connection=connection, restaurant_id=restaurant_id, entry_id=entry_id
+                    )
+                    raise TransitionNotAllowed(token_number=current.token_number, status=current.status.value)
+                draft = EventDraft(
+                    TRANSITION_EVENTS[transition],
+                    actor,
+                    entry_id=changed.id,
+                    token_number=changed.token_number,
+                )
+                event = await events.append(connection=connection, restaurant_id=restaurant_id, draft=draft)
+        except WaitlineError as error:
+            self._observer.observe(Outcome(transition.value, failure(error), restaurant_id))
+            raise
+        self._observer.observe(Outcome(transition.value, "done", restaurant_id, changed, (event,)))
+        return changed
+
+    async def set_open(self, *, restaurant_id: uuid.UUID, queue_open: bool, actor: Actor) -> Restaurant:
+        """Open or pause the queue; the waiting parties stay. Doing what is already so changes nothing."""
+        action = "resume" if queue_open else "pause"
+        async with self._database.transaction() as connection:
+            await events.lock_restaurant(connection=connection, restaurant_id=restaurant_id)
+            changed = await restaurants.set_queue_open(
+                connection=connection, restaurant_id=restaurant_id, queue_open=queue_open
+            )
+            if changed is None:
+                current = await restaurants.get_restaurant(connection=connection, restaurant_id=restaurant_id)
+            else:
+                draft = EventDraft(EventType.RESUMED if queue_open else EventType.PAUSED, actor)
+                event = await events.append(connection=connection, restaurant_id=restaurant_id, draft=draft)
+        if changed is None:
+            self._observer.observe(Outcome(action, "unchanged", restaurant_id))
+            return current
+        self._observer.observe(Outcome(action, "done", restaurant_id, events=(event,)))
+        return changed
+
+    async def list_entries(
+        self, *, restaurant_id: uuid.UUID, statuses: Iterable[Status], after: int = 0, limit: int
+    ) -> EntryPage:
+        """A page of the restaurant's entries in token order, after the token ``after``."""
+        async with self._database.snapshot() as connection:
+            return await entries.page(
+                connection=connection,
+                restaurant_id=restaurant_id,
+                statuses=statuses,
+                after=after,
+                limit=limit,
+            )
+
+    async def sweep_rate_limits(self, *, now: float) -> int:
+        async with self._database.transaction() as connection:
+            return await limits.sweep(connection=connection, now=now)
