@@ -8,11 +8,12 @@ import os
 import re
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable
 from types import FrameType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import click
 import uvicorn
@@ -23,6 +24,7 @@ from waitline.domain import RESERVED_SLUGS, SLUG_PATTERN, RestaurantNotFound, Wa
 from waitline.observability import configure_logging
 from waitline.store import migrations
 from waitline.store.engine import Database, open_database
+from waitline.web.draining import remove_socket_path
 
 T = TypeVar("T")
 
@@ -88,7 +90,9 @@ def migrate() -> None:
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
 def serve(host: str, port: int, workers: int) -> None:
-    """Migrate, then serve HTTP until SIGTERM (in-flight requests finish first)."""
+    """Migrate, then serve HTTP until SIGTERM (in-flight requests finish first).
+
+    With WAITLINE_UNIX_SOCKET set, on that Unix socket instead of --host and --port."""
     settings = Settings()
     _migrate(settings)
     _serve(settings, host=host, port=port, workers=workers)
@@ -116,11 +120,14 @@ def _serve(settings: Settings, *, host: str, port: int, workers: int) -> None:
 
 
 def _run_uvicorn(settings: Settings, *, host: str, port: int, workers: int) -> None:
+    where: dict[str, Any] = {"host": host, "port": port}
+    if settings.unix_socket:
+        _claim_unix_socket(settings.unix_socket)
+        where = {"uds": settings.unix_socket}
     uvicorn.run(
         "waitline.web.app:app_from_environment",
         factory=True,
-        host=host,
-        port=port,
+        **where,
         workers=workers,
         # Forwarded headers are trusted only as waitline's own settings say, never by uvicorn's default.
         proxy_headers=False,
@@ -128,6 +135,17 @@ def _run_uvicorn(settings: Settings, *, host: str, port: int, workers: int) -> N
         timeout_graceful_shutdown=int(settings.graceful_shutdown_seconds),
         log_config=None,
     )
+
+
+def _claim_unix_socket(path: str) -> None:
+    """Remove a socket file a killed server left behind; refuse one that a running server answers on."""
+    if not os.path.exists(path):
+        return
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        answered = probe.connect_ex(path) == 0
+    if answered:
+        raise click.ClickException(f"another server is listening on {path}")
+    remove_socket_path(path)
 
 
 @main.group()

@@ -25,6 +25,7 @@ from waitline.store.notifications import ChangeListener
 from waitline.store.redis_limiter import RedisLimiter
 from waitline.web import api_public, api_staff, live, pages_guest, pages_staff, problems
 from waitline.web.body_limit import BodyLimitMiddleware
+from waitline.web.draining import Drain, draining_on_shutdown
 from waitline.web.rendering import Pages, StaticAssets
 from waitline.web.telemetry import TelemetryMiddleware
 
@@ -47,13 +48,20 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
         refresh_seconds=settings.live_refresh_seconds,
         render_slots=max(1, settings.pool_size // 2),
     )
+    drain = Drain()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         sweeper = asyncio.create_task(_sweep_rate_limits(database, clock))
         signals = asyncio.create_task(_watch_changes(settings, database, hub))
         try:
-            with live.ending_streams_on_shutdown(hub):
+            with (
+                live.ending_streams_on_shutdown(hub),
+                # Inside: a shutdown signal drains first, then ends the streams and stops the server.
+                draining_on_shutdown(
+                    drain, drain_seconds=settings.shutdown_drain_seconds, unix_socket=settings.unix_socket
+                ),
+            ):
                 yield
         finally:
             hub.close()
@@ -87,6 +95,8 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
         metrics=metrics,
         database=database,
         trusted_proxies=settings.trusted_proxy_networks,
+        # Only what can open the socket file reaches a Unix socket: the proxy in front (nginx).
+        trust_unix_socket_peer=settings.unix_socket is not None,
     )
     app.include_router(api_public.router)
     app.include_router(api_staff.router)
@@ -99,16 +109,12 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
 
     @app.get("/readyz", tags=["operations"], responses=problems.documented())
     async def readyz() -> JSONResponse:
-        """The database answers within a second: ready for traffic."""
+        """The database answers within a second: ready for traffic. 503 from SIGTERM on (draining)."""
+        if drain.active:
+            return _not_ready("This instance is shutting down.")
         if await database.ping(timeout_seconds=READINESS_TIMEOUT_SECONDS):
             return JSONResponse({"status": "ready"})
-        return problems.problem_response(
-            status=503,
-            code="service-unavailable",
-            title="Not ready",
-            detail="The database does not answer.",
-            headers={"Retry-After": str(problems.RETRY_AFTER_SECONDS)},
-        )
+        return _not_ready("The database does not answer.")
 
     # For Prometheus, not for API clients: left out of the OpenAPI document.
     @app.get("/metrics", include_in_schema=False)
@@ -120,6 +126,16 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
     app.include_router(pages_staff.router)
     app.include_router(pages_guest.router)
     return app
+
+
+def _not_ready(detail: str) -> JSONResponse:
+    return problems.problem_response(
+        status=503,
+        code="service-unavailable",
+        title="Not ready",
+        detail=detail,
+        headers={"Retry-After": str(problems.RETRY_AFTER_SECONDS)},
+    )
 
 
 def _join_limits(settings: Settings, *, metrics: Metrics, clock: Callable[[], float]) -> JoinLimits:

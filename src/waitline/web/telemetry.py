@@ -34,12 +34,19 @@ _log = structlog.get_logger("waitline.request")
 
 class TelemetryMiddleware:
     def __init__(
-        self, app: ASGIApp, *, metrics: Metrics, database: Database, trusted_proxies: Sequence[IPNetwork]
+        self,
+        app: ASGIApp,
+        *,
+        metrics: Metrics,
+        database: Database,
+        trusted_proxies: Sequence[IPNetwork],
+        trust_unix_socket_peer: bool = False,
     ) -> None:
         self.app = app
         self.metrics = metrics
         self.database = database
         self.trusted_proxies = trusted_proxies
+        self.trust_unix_socket_peer = trust_unix_socket_peer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -47,12 +54,15 @@ class TelemetryMiddleware:
             return
         started = time.perf_counter()
         request_id = _request_id(scope)
+        peer = (scope.get("client") or (None,))[0]
         scope["waitline.client_ip"] = client_ip(
-            peer=(scope.get("client") or (None,))[0],
+            peer=peer,
             forwarded_for=[
                 value.decode("latin-1") for name, value in scope["headers"] if name == b"x-forwarded-for"
             ],
             trusted=self.trusted_proxies,
+            # A Unix socket's peer has no address (uvicorn gives no client): it is the proxy, if we say so.
+            trusted_socket_peer=peer is None and self.trust_unix_socket_peer,
         )
         status = 500
         responded = False
