@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import socket
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from tests.server_logs import log_events
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 DRAIN_SECONDS = "3"
+CONNECTING_CLIENTS = 20
 # A wait for something that should happen at once (a bound, not a measurement).
 PATIENCE_SECONDS = 10
 
@@ -96,3 +98,46 @@ async def test_behind_a_proxy_on_the_unix_socket_the_client_is_the_address_it_fo
     assert joined.status_code == 201
     (logged,) = [event for event in log_events(server) if event.get("route") == "/api/public/{slug}/queue"]
     assert logged["client"] == "203.0.113.7"
+
+
+async def test_on_a_unix_socket_a_sigterm_resets_no_connection(
+    server_factory: Callable[..., Server], sqlite_database_url: str, tmp_path: Path
+) -> None:
+    """Clients connect over and over, each sending a request at once (as nginx does), through the SIGTERM:
+    each connection is answered or refused before anything is sent, never reset after its request went."""
+    socket_path = tmp_path / "waitline.sock"
+    server = server_factory(
+        sqlite_database_url, unix_socket=socket_path, WAITLINE_SHUTDOWN_DRAIN_SECONDS="0.5"
+    )
+    outcomes: Counter[str] = Counter()
+    exited = asyncio.Event()
+
+    async def connect_over_and_over() -> None:
+        while not exited.is_set():
+            try:
+                reader, writer = await asyncio.open_unix_connection(str(socket_path))
+            except (FileNotFoundError, ConnectionRefusedError):
+                outcomes["refused"] += 1
+                await asyncio.sleep(0.001)
+                continue
+            try:
+                writer.write(b"GET /healthz HTTP/1.1\r\nHost: waitline.test\r\nConnection: close\r\n\r\n")
+                answer = await reader.read()
+                outcomes["answered" if answer.startswith(b"HTTP/1.1 200") else "reset"] += 1
+            except (ConnectionResetError, BrokenPipeError):
+                outcomes["reset"] += 1
+            finally:
+                writer.close()
+
+    async def stop() -> None:
+        await asyncio.sleep(0.5)
+        server.process.send_signal(signal.SIGTERM)
+        await wait_for_exit(server)
+        await asyncio.sleep(0.2)
+        exited.set()
+
+    async with asyncio.timeout(PATIENCE_SECONDS * 3):
+        await asyncio.gather(stop(), *(connect_over_and_over() for _ in range(CONNECTING_CLIENTS)))
+
+    assert outcomes["reset"] == 0, outcomes
+    assert outcomes["answered"] > 0 and outcomes["refused"] > 0, outcomes
