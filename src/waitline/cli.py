@@ -12,6 +12,7 @@ import socket
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from types import FrameType
 from typing import Any, TypeVar
 
@@ -23,6 +24,7 @@ from waitline.config import Settings
 from waitline.domain import RESERVED_SLUGS, SLUG_PATTERN, RestaurantNotFound, WaitlineError
 from waitline.observability import configure_logging
 from waitline.store import migrations
+from waitline.store.backup import BackupFailed, sqlite_backup
 from waitline.store.engine import Database, open_database
 from waitline.web.draining import remove_socket_path
 
@@ -146,6 +148,23 @@ def _claim_unix_socket(path: str) -> None:
     if answered:
         raise click.ClickException(f"another server is listening on {path}")
     remove_socket_path(path)
+
+
+@main.command()
+@click.option("--to", "target", required=True, type=click.Path(dir_okay=False, path_type=Path))
+def backup(target: Path) -> None:
+    """SQLite: copy the database to FILE while it serves (an online backup). PostgreSQL: use pg_dump."""
+    settings = Settings()
+    database = settings.async_url.database
+    if not settings.is_sqlite or not database or database == ":memory:":
+        raise click.ClickException("on PostgreSQL, back up with pg_dump (README.md, 'Backups')")
+    try:
+        made = sqlite_backup(
+            Path(database), target, busy_timeout_seconds=settings.transaction_timeout_seconds
+        )
+    except BackupFailed as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(json.dumps({"backup": str(made.path), "pages": made.pages, "bytes": made.bytes}))
 
 
 @main.group()
