@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from tests.conftest import Server, StaffRestaurant, join_body
-from tests.server_logs import log_events
+from tests.server_logs import log_events, logged_requests
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -93,10 +93,9 @@ async def test_behind_a_proxy_on_the_unix_socket_the_client_is_the_address_it_fo
         # What nginx sends: whatever the client claimed, then the address nginx saw.
         forged = {"X-Forwarded-For": "192.0.2.66, 203.0.113.7"}
         joined = await client.post(f"{restaurant.public}/queue", json=join_body(1), headers=forged)
-    await asyncio.sleep(0.2)  # the request's log line is written after its answer
+    (logged,) = await logged_requests([server], "/api/public/{slug}/queue")
 
     assert joined.status_code == 201
-    (logged,) = [event for event in log_events(server) if event.get("route") == "/api/public/{slug}/queue"]
     assert logged["client"] == "203.0.113.7"
 
 
