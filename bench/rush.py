@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -77,8 +78,12 @@ class Instances:
 
 
 class Rush:
-    def __init__(self, config: RushConfig, instances: Instances, *, run: int) -> None:
+    def __init__(
+        self, config: RushConfig, instances: Instances, *, run: int, tls: ssl.SSLContext | None = None
+    ) -> None:
         self.config = config
+        # Whom to trust for https:// instances (a test's own certificate); None: the system's authorities.
+        self.tls = tls
         self.instances = instances
         self.run_number = run
         self.random = random.Random(config.seed + run)
@@ -328,7 +333,9 @@ class Rush:
     async def run(self, faults: Callable[[Rush], Awaitable[list[FaultEvent]]] | None = None) -> RushResult:
         config = self.config
         timeout = aiohttp.ClientTimeout(total=config.request_timeout)
-        connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, force_close=False)
+        connector = aiohttp.TCPConnector(
+            limit=0, limit_per_host=0, force_close=False, ssl=self.tls if self.tls is not None else True
+        )
         async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
             self.session = session
             self.started = time.monotonic()

@@ -41,7 +41,17 @@ async def make_postgres_template(admin_url: str, url_of: dict[str, str], restaur
     """Create, migrate and seed the template database (``url_of[TEMPLATE]`` is its URL)."""
     await execute(admin_url, f"DROP DATABASE IF EXISTS {TEMPLATE}", f"CREATE DATABASE {TEMPLATE}")
     await migrate_database(url_of[TEMPLATE])
+    await seed_restaurants(url_of[TEMPLATE], restaurants)
     connection = await asyncpg.connect(url_of[TEMPLATE])
+    try:
+        await connection.execute("VACUUM ANALYZE")
+    finally:
+        await connection.close()
+
+
+async def seed_restaurants(url: str, restaurants: int) -> None:
+    """Restaurants 1..``restaurants``, with their counters and staff tokens, into a migrated database."""
+    connection = await asyncpg.connect(url)
     try:
         rows = _rows(restaurants)
         await connection.executemany(
@@ -55,7 +65,6 @@ async def make_postgres_template(admin_url: str, url_of: dict[str, str], restaur
             "INSERT INTO api_token (id, restaurant_id, token_hash) VALUES (gen_random_uuid(), $1::uuid, $2)",
             [(row[0], row[3]) for row in rows],
         )
-        await connection.execute("VACUUM ANALYZE")
     finally:
         await connection.close()
 

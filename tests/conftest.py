@@ -219,16 +219,29 @@ class Server:
     base_url: str
     process: subprocess.Popen[bytes]
     log: Path
+    # Set when it serves on a Unix socket (WAITLINE_UNIX_SOCKET) rather than on base_url's port.
+    unix_socket: Path | None = None
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
+    def transport(self) -> httpx.HTTPTransport | None:
+        return httpx.HTTPTransport(uds=str(self.unix_socket)) if self.unix_socket else None
+
 
 def start_server(
-    database_url: str, log: Path, *, host: str = "127.0.0.1", workers: int = 1, **env: str
+    database_url: str,
+    log: Path,
+    *,
+    host: str = "127.0.0.1",
+    workers: int = 1,
+    unix_socket: Path | None = None,
+    **env: str,
 ) -> Server:
     port = postgres.free_port()
     environment = {**os.environ, **LIMITS_OFF, "WAITLINE_DATABASE_URL": database_url, **env}
+    if unix_socket is not None:
+        environment["WAITLINE_UNIX_SOCKET"] = str(unix_socket)
     # Each server makes its own metrics folder (--workers); never one inherited from whoever runs the tests.
     environment.pop("PROMETHEUS_MULTIPROC_DIR", None)
     command = [sys.executable, "-m", "waitline", "serve", "--host", host, "--port", str(port)]
@@ -240,14 +253,19 @@ def start_server(
             stdout=output,
             stderr=subprocess.STDOUT,
         )
-    server = Server(base_url=f"http://127.0.0.1:{port}", process=process, log=log)
+    base_url = "http://waitline.test" if unix_socket else f"http://127.0.0.1:{port}"
+    server = Server(base_url=base_url, process=process, log=log, unix_socket=unix_socket)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"waitline serve exited with {process.returncode}:\n{server.output()}")
+        if unix_socket is not None and not unix_socket.exists():
+            time.sleep(0.1)  # not there yet (httpcore would leak the socket it tried to connect)
+            continue
         try:
-            if httpx.get(f"{server.base_url}/healthz", timeout=1).status_code == 200:
-                return server
+            with httpx.Client(transport=server.transport(), timeout=1) as client:
+                if client.get(f"{server.base_url}/healthz").status_code == 200:
+                    return server
         except httpx.TransportError:
             pass
         time.sleep(0.1)

@@ -8,9 +8,12 @@ import re
 import time
 from typing import Any
 
+import anyio
 import httpx
 
 from tests.conftest import Server
+
+LOG_PATIENCE_SECONDS = 10
 
 
 def log_events(server: Server) -> list[dict[str, Any]]:
@@ -53,3 +56,19 @@ async def metric(client: httpx.AsyncClient, name: str) -> float:
     found = re.search(rf"^{re.escape(name)} (\S+)$", response.text, re.MULTILINE)
     assert found is not None, f"{name} not in /metrics"
     return float(found.group(1))
+
+
+async def logged_requests(servers: list[Server], route: str, *, at_least: int = 1) -> list[dict[str, Any]]:
+    """The ``request`` log events of ``route`` in the servers' logs, once there are ``at_least`` of them (a
+    request's line is written just after its answer; this waits for it, within a bound)."""
+    with anyio.fail_after(LOG_PATIENCE_SECONDS):
+        while True:
+            found = [
+                event
+                for server in servers
+                for event in log_events(server)
+                if event.get("event") == "request" and event.get("route") == route
+            ]
+            if len(found) >= at_least:
+                return found
+            await anyio.sleep(0.05)

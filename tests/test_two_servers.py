@@ -49,6 +49,17 @@ def two_servers(server_factory: Callable[..., Server], pg_database_url: str) -> 
 async def test_a_join_storm_split_across_two_servers_gets_tokens_one_to_n(
     two_servers: tuple[Server, Server], database: Database, restaurant: StaffRestaurant, database_url: str
 ) -> None:
+    await join_storm_split_across(two_servers, database, restaurant, database_url, "join-storm-two-servers")
+
+
+async def join_storm_split_across(
+    two_servers: tuple[Server, Server],
+    database: Database,
+    restaurant: StaffRestaurant,
+    database_url: str,
+    figures: str,
+) -> None:
+    """JOINS joins at once, half through each server: tokens 1..JOINS, each stored as acknowledged."""
     half = JOINS // 2
     async with (
         storm_client(two_servers[0].base_url, half) as a,
@@ -69,7 +80,7 @@ async def test_a_join_storm_split_across_two_servers_gets_tokens_one_to_n(
 
     tokens = [field(response, "tokenNumber") for response in storm.responses]
     record_figures(
-        "join-storm-two-servers",
+        figures,
         database_url=database_url,
         requests=JOINS,
         wall_seconds=storm.wall_seconds,
@@ -93,6 +104,17 @@ async def test_a_join_storm_split_across_two_servers_gets_tokens_one_to_n(
 async def test_call_next_racing_across_two_servers_calls_every_entry_exactly_once(
     two_servers: tuple[Server, Server], database: Database, restaurant: StaffRestaurant, database_url: str
 ) -> None:
+    await call_next_race_across(two_servers, database, restaurant, database_url, "call-next-race-two-servers")
+
+
+async def call_next_race_across(
+    two_servers: tuple[Server, Server],
+    database: Database,
+    restaurant: StaffRestaurant,
+    database_url: str,
+    figures: str,
+) -> None:
+    """CALLERS staff drain ENTRIES entries through both servers: each entry called exactly once."""
     other_token = await Services(database=database).accounts.create_api_token(slug="luigis")
     headers = [restaurant.headers, {"Authorization": f"Bearer {other_token}"}]
     half = CALLERS // 2
@@ -120,7 +142,7 @@ async def test_call_next_racing_across_two_servers_calls_every_entry_exactly_onc
     called = assert_each_caller_drained_in_token_order(answered)
     called_ids = [uuid.UUID(str(entry["id"])) for entry in called]
     record_figures(
-        "call-next-race-two-servers",
+        figures,
         database_url=database_url,
         requests=sum(len(answers) for answers in answered),
         wall_seconds=wall_seconds,

@@ -11,11 +11,13 @@ import os
 import re
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from types import FrameType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import click
 import uvicorn
@@ -26,7 +28,9 @@ from waitline.domain import RESERVED_SLUGS, SLUG_PATTERN, RestaurantNotFound, Wa
 from waitline.observability import configure_logging
 from waitline.services import Services
 from waitline.store import migrations
+from waitline.store.backup import BackupFailed, sqlite_backup
 from waitline.store.engine import open_database
+from waitline.web.draining import remove_socket_path
 
 T = TypeVar("T")
 
@@ -99,7 +103,9 @@ def migrate() -> None:
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
 def serve(host: str, port: int, workers: int) -> None:
-    """Migrate, then serve HTTP until SIGTERM (in-flight requests finish first)."""
+    """Migrate, then serve HTTP until SIGTERM (in-flight requests finish first).
+
+    With WAITLINE_UNIX_SOCKET set, on that Unix socket instead of --host and --port."""
     settings = Settings()
     _migrate(settings)
     _serve(settings, host=host, port=port, workers=workers)
@@ -127,11 +133,14 @@ def _serve(settings: Settings, *, host: str, port: int, workers: int) -> None:
 
 
 def _run_uvicorn(settings: Settings, *, host: str, port: int, workers: int) -> None:
+    where: dict[str, Any] = {"host": host, "port": port}
+    if settings.unix_socket:
+        _claim_unix_socket(settings.unix_socket)
+        where = {"uds": settings.unix_socket}
     uvicorn.run(
         "waitline.web.app:app_from_environment",
         factory=True,
-        host=host,
-        port=port,
+        **where,
         workers=workers,
         # Forwarded headers are trusted only as waitline's own settings say, never by uvicorn's default.
         proxy_headers=False,
@@ -139,6 +148,34 @@ def _run_uvicorn(settings: Settings, *, host: str, port: int, workers: int) -> N
         timeout_graceful_shutdown=int(settings.graceful_shutdown_seconds),
         log_config=None,
     )
+
+
+def _claim_unix_socket(path: str) -> None:
+    """Remove a socket file a killed server left behind; refuse one that a running server answers on."""
+    if not os.path.exists(path):
+        return
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        answered = probe.connect_ex(path) == 0
+    if answered:
+        raise click.ClickException(f"another server is listening on {path}")
+    remove_socket_path(path)
+
+
+@main.command()
+@click.option("--to", "target", required=True, type=click.Path(dir_okay=False, path_type=Path))
+def backup(target: Path) -> None:
+    """SQLite: copy the database to FILE while it serves (an online backup). PostgreSQL: use pg_dump."""
+    settings = Settings()
+    database = settings.async_url.database
+    if not settings.is_sqlite or not database or database == ":memory:":
+        raise click.ClickException("on PostgreSQL, back up with pg_dump (README.md, 'Backups')")
+    try:
+        made = sqlite_backup(
+            Path(database), target, busy_timeout_seconds=settings.transaction_timeout_seconds
+        )
+    except BackupFailed as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(json.dumps({"backup": str(made.path), "pages": made.pages, "bytes": made.bytes}))
 
 
 @main.group()

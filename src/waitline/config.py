@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 
@@ -47,6 +48,13 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="WAITLINE_", extra="ignore")
 
     database_url: str = DEFAULT_DATABASE_URL
+    # What sits between waitline and PostgreSQL: "none" (a direct connection) or "pgbouncer" (PgBouncer in
+    # transaction mode: no prepared statement outlives its protocol exchange, no startup parameters, the
+    # session settings are set per transaction).
+    database_pooler: Literal["none", "pgbouncer"] = "none"
+    # Each process's LISTEN/NOTIFY connection (the live pages' change signals) needs a session of its own: a
+    # direct PostgreSQL URL. Unset: the database URL (which must then be direct).
+    listen_database_url: str | None = None
     # Every use case runs in one transaction that gives up after this long.
     transaction_timeout_seconds: float = Field(default=5.0, gt=0)
     pool_size: int = Field(default=10, ge=1)
@@ -55,6 +63,11 @@ class Settings(BaseSettings):
     pool_timeout_seconds: float = Field(default=2.0, gt=0)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     graceful_shutdown_seconds: float = Field(default=10.0, ge=0)
+    # After SIGTERM, /readyz answers 503 (and a Unix socket's path is removed) this long before the server
+    # stops taking connections, so load balancers send new requests elsewhere first.
+    shutdown_drain_seconds: float = Field(default=0.0, ge=0)
+    # Serve on this Unix socket instead of --host/--port (nginx on the same machine).
+    unix_socket: str | None = None
 
     # Joins per client IP and per mobile number per restaurant: "N/second|minute|hour|day" or "off".
     rate_limit_per_ip: str = "20/minute"
@@ -77,16 +90,12 @@ class Settings(BaseSettings):
     # The IANA time zone whose midnight starts "today" on the staff dashboard.
     time_zone: str = "UTC"
     staff_session_hours: float = Field(default=12.0, gt=0)
-    # Live pages: how often SQLite's change counters are polled (and PostgreSQL pages re-read while the
-    # LISTEN connection is down); how often a live page re-reads anyway; at most this many live connections
-    # per process; a client that does not take an update within the send timeout is dropped.
+    # Live pages: how often each process reads the event log's heads while no change signals arrive (SQLite
+    # always; PostgreSQL while its signal connection is down), and while they do (in case one was lost); how
+    # often a live page re-reads anyway; at most this many live connections per process; a client that does
+    # not take an update within the send timeout is dropped.
     live_poll_seconds: float = Field(default=0.5, gt=0)
-    # While change signals arrive (PostgreSQL's NOTIFY), the log's heads are still read this often, in case a
-    # signal was lost.
     live_recheck_seconds: float = Field(default=5.0, gt=0)
-    # PostgreSQL: where the one LISTEN/NOTIFY connection of each process goes, when it must not be
-    # database_url (behind a pooler in transaction mode, which cannot LISTEN). Unset: database_url.
-    listen_database_url: str | None = None
     live_refresh_seconds: float = Field(default=30.0, gt=0)
     live_max_connections: int = Field(default=500, ge=1)
     live_send_timeout_seconds: float = Field(default=10.0, gt=0)
@@ -98,6 +107,22 @@ class Settings(BaseSettings):
         if value is not None:
             async_database_url(value)
         return value
+
+    @field_validator("listen_database_url")
+    @classmethod
+    def _postgresql_listen_url(cls, value: str | None) -> str | None:
+        if value is not None and async_database_url(value).get_backend_name() != "postgresql":
+            raise ValueError("the LISTEN connection is PostgreSQL's: use postgresql://")
+        return value
+
+    @model_validator(mode="after")
+    def _listen_beside_a_pooler(self) -> Settings:
+        if self.database_pooler == "pgbouncer" and not self.is_sqlite and self.listen_database_url is None:
+            raise ValueError(
+                "WAITLINE_DATABASE_POOLER=pgbouncer needs WAITLINE_LISTEN_DATABASE_URL: a direct PostgreSQL "
+                "URL for the live pages' LISTEN connection (PgBouncer's transaction mode would lose it)"
+            )
+        return self
 
     @field_validator("rate_limit_per_ip", "rate_limit_per_mobile", "rate_limit_sign_in_per_ip")
     @classmethod

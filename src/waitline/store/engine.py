@@ -40,21 +40,52 @@ def make_engine(settings: Settings) -> AsyncEngine:
         )
         _configure_sqlite(engine, busy_timeout_ms=timeout_ms)
         return engine
+    session_settings = {
+        "statement_timeout": timeout_ms,
+        "idle_in_transaction_session_timeout": timeout_ms,
+        # A 201 means the join is on disk: never let a session turn this off.
+        "synchronous_commit": "on",
+    }
+    if settings.database_pooler == "pgbouncer":
+        engine = create_async_engine(
+            settings.async_url,
+            isolation_level="READ COMMITTED",
+            connect_args={
+                "timeout": settings.transaction_timeout_seconds,
+                # PgBouncer refuses startup parameters it does not know (all but a few such as this one).
+                "server_settings": {"application_name": "waitline"},
+                # Consecutive exchanges may reach different server connections: asyncpg then prepares
+                # unnamed statements and parses them again with each execution, and SQLAlchemy keeps none.
+                "statement_cache_size": 0,
+                "prepared_statement_cache_size": 0,
+            },
+            **common,
+        )
+        _set_locally_in_each_transaction(engine, session_settings)
+        return engine
     return create_async_engine(
         settings.async_url,
         isolation_level="READ COMMITTED",
         connect_args={
             "timeout": settings.transaction_timeout_seconds,  # to connect
-            "server_settings": {
-                "application_name": "waitline",
-                "statement_timeout": timeout_ms,
-                "idle_in_transaction_session_timeout": timeout_ms,
-                # A 201 means the join is on disk: never let a session turn this off.
-                "synchronous_commit": "on",
-            },
+            "server_settings": {"application_name": "waitline", **session_settings},
         },
         **common,
     )
+
+
+def _set_locally_in_each_transaction(engine: AsyncEngine, values: dict[str, str]) -> None:
+    """Behind PgBouncer a session is shared: set what the direct connection sets at start in every
+    transaction instead, for that transaction only (so nothing leaks to the next client of the session)."""
+    settings = ", ".join(f"set_config('{name}', '{value}', true)" for name, value in values.items())
+    statement = f"SELECT {settings}"
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        # A lone statement in autocommit is its own transaction: there is nothing to set it in. The store
+        # runs reads only that way through PgBouncer (``Database.single_statement`` opens a transaction).
+        if connection.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+            connection.exec_driver_sql(statement)
 
 
 def _configure_sqlite(engine: AsyncEngine, *, busy_timeout_ms: str) -> None:
@@ -110,7 +141,12 @@ class Database:
     """Opens the transactions that services run their use cases in."""
 
     def __init__(
-        self, engine: AsyncEngine, *, transaction_timeout_seconds: float, pool_capacity: int
+        self,
+        engine: AsyncEngine,
+        *,
+        transaction_timeout_seconds: float,
+        pool_capacity: int,
+        writes_in_transactions: bool = False,
     ) -> None:
         self.engine = engine
         self.transaction_timeout_seconds = transaction_timeout_seconds
@@ -121,6 +157,8 @@ class Database:
             if engine.dialect.name == "postgresql"
             else None
         )
+        # Behind PgBouncer a write needs a transaction to carry its settings (synchronous_commit above all).
+        self._writes_in_transactions = writes_in_transactions
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
@@ -135,7 +173,7 @@ class Database:
         There the statement is its own transaction (autocommit): atomic, and one round trip in all. On SQLite,
         where the store needs several statements, it is a ``BEGIN IMMEDIATE`` transaction like any other.
         """
-        if self._autocommit is None:
+        if self._autocommit is None or self._writes_in_transactions:
             async with self.transaction() as connection:
                 yield connection
             return
@@ -191,4 +229,5 @@ def open_database(settings: Settings) -> Database:
         make_engine(settings),
         transaction_timeout_seconds=settings.transaction_timeout_seconds,
         pool_capacity=settings.pool_size + settings.pool_max_overflow,
+        writes_in_transactions=settings.database_pooler == "pgbouncer" and not settings.is_sqlite,
     )

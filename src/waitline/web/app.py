@@ -25,6 +25,7 @@ from waitline.store.redis_limiter import RedisLimiter
 from waitline.store.signals import SignalConnection
 from waitline.web import api_events, api_public, api_staff, live, pages_guest, pages_staff, problems
 from waitline.web.body_limit import BodyLimitMiddleware
+from waitline.web.draining import Drain, draining_on_shutdown
 from waitline.web.hub import LiveHub
 from waitline.web.rendering import Pages, StaticAssets
 from waitline.web.telemetry import TelemetryMiddleware
@@ -55,6 +56,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
         )
         hub.announce_with(signal_connection.announce)
     services = Services(database=database, limits=limits, observer=Observers([OutcomeRecorder(metrics), hub]))
+    drain = Drain()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -63,7 +65,13 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
         if signal_connection is not None:
             tasks.append(asyncio.create_task(signal_connection.run()))
         try:
-            with live.ending_streams_on_shutdown(hub):
+            with (
+                live.ending_streams_on_shutdown(hub),
+                # Inside: a shutdown signal drains first, then ends the streams and stops the server.
+                draining_on_shutdown(
+                    drain, drain_seconds=settings.shutdown_drain_seconds, unix_socket=settings.unix_socket
+                ),
+            ):
                 yield
         finally:
             hub.close()  # the follower finishes the read it is in, if any, and returns
@@ -97,6 +105,8 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
         metrics=metrics,
         pool_status=database.pool_status,
         trusted_proxies=settings.trusted_proxy_networks,
+        # Only what can open the socket file reaches a Unix socket: the proxy in front (nginx).
+        trust_unix_socket_peer=settings.unix_socket is not None,
     )
     app.include_router(api_public.router)
     app.include_router(api_staff.router)
@@ -110,16 +120,12 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
 
     @app.get("/readyz", tags=["operations"], responses=problems.documented())
     async def readyz() -> JSONResponse:
-        """The database answers within a second: ready for traffic."""
+        """The database answers within a second: ready for traffic. 503 from SIGTERM on (draining)."""
+        if drain.active:
+            return _not_ready("This instance is shutting down.")
         if await services.ping(timeout_seconds=READINESS_TIMEOUT_SECONDS):
             return JSONResponse({"status": "ready"})
-        return problems.problem_response(
-            status=503,
-            code="service-unavailable",
-            title="Not ready",
-            detail="The database does not answer.",
-            headers={"Retry-After": str(problems.RETRY_AFTER_SECONDS)},
-        )
+        return _not_ready("The database does not answer.")
 
     # For Prometheus, not for API clients: left out of the OpenAPI document.
     @app.get("/metrics", include_in_schema=False)
@@ -131,6 +137,16 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
     app.include_router(pages_staff.router)
     app.include_router(pages_guest.router)
     return app
+
+
+def _not_ready(detail: str) -> JSONResponse:
+    return problems.problem_response(
+        status=503,
+        code="service-unavailable",
+        title="Not ready",
+        detail=detail,
+        headers={"Retry-After": str(problems.RETRY_AFTER_SECONDS)},
+    )
 
 
 def _join_limits(settings: Settings, *, metrics: Metrics, clock: Callable[[], float]) -> JoinLimits:

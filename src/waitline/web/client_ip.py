@@ -35,17 +35,25 @@ def _is_trusted(address: str, trusted: Sequence[IPNetwork]) -> bool:
     return any(form is not None and form in network for form in forms for network in trusted)
 
 
-def client_ip(*, peer: str | None, forwarded_for: Sequence[str], trusted: Sequence[IPNetwork]) -> str:
-    """``forwarded_for``: every X-Forwarded-For header value of the request, in order."""
-    if peer is None:
+def client_ip(
+    *,
+    peer: str | None,
+    forwarded_for: Sequence[str],
+    trusted: Sequence[IPNetwork],
+    trusted_socket_peer: bool = False,
+) -> str:
+    """``forwarded_for``: every X-Forwarded-For header value of the request, in order.
+    ``trusted_socket_peer``: the peer (``None``, a Unix socket's) is a proxy to believe."""
+    if peer is None and not trusted_socket_peer:
         return "unknown"
-    if not trusted or not _is_trusted(peer, trusted):
+    if peer is not None and (not trusted or not _is_trusted(peer, trusted)):
         return peer
+    known = peer or "unknown"
     hops = [hop.strip() for value in forwarded_for for hop in value.split(",") if hop.strip()]
     for hop in reversed(hops):
         if not _is_trusted(hop, trusted):
             # Garbage where an address should be: the last trustworthy thing we know is the proxy.
             ip = _address(hop)
-            return peer if ip is None else str(ip)
+            return known if ip is None else str(ip)
     # Every hop is a trusted proxy: the leftmost one is as close to the client as we can get.
-    return hops[0] if hops else peer
+    return hops[0] if hops else known

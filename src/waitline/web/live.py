@@ -17,12 +17,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from types import FrameType
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -31,6 +29,7 @@ from starlette.types import Receive, Scope, Send
 from waitline.config import Settings
 from waitline.domain import ServiceUnavailable, WaitlineError
 from waitline.web.hub import HubFull, LiveHub, Subscription
+from waitline.web.shutdown_signals import Forward, on_shutdown_signals
 
 _log = logging.getLogger("waitline.live")
 
@@ -160,28 +159,13 @@ def ending_streams_on_shutdown(hub: LiveHub) -> Iterator[None]:
     open until the graceful shutdown timeout. The signal handler in place (the server's) still runs.
     """
     loop = asyncio.get_running_loop()
-    previous: dict[int, Any] = {}
 
-    def handler(signum: int, frame: FrameType | None) -> None:
+    def handler(signum: int, frame: FrameType | None, forward: Forward) -> None:
         loop.call_soon_threadsafe(hub.close)
-        earlier = previous.get(signum)
-        if callable(earlier):
-            earlier(signum, frame)
-        elif earlier == signal.SIG_DFL:
-            signal.signal(signum, signal.SIG_DFL)
-            signal.raise_signal(signum)
+        forward(signum, frame)
 
-    try:
-        for shutdown_signal in (signal.SIGTERM, signal.SIGINT):
-            previous[shutdown_signal] = signal.signal(shutdown_signal, handler)
-    except ValueError:  # not the main thread: nothing to chain onto
-        previous.clear()
-    try:
+    with on_shutdown_signals(handler):
         yield
-    finally:
-        for number, earlier in previous.items():
-            if signal.getsignal(number) is handler:
-                signal.signal(number, earlier)
 
 
 def stream(

@@ -44,11 +44,13 @@ class TelemetryMiddleware:
         metrics: Metrics,
         pool_status: Callable[[], PoolStatus],
         trusted_proxies: Sequence[IPNetwork],
+        trust_unix_socket_peer: bool = False,
     ) -> None:
         self.app = app
         self.metrics = metrics
         self.pool_status = pool_status
         self.trusted_proxies = trusted_proxies
+        self.trust_unix_socket_peer = trust_unix_socket_peer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -56,12 +58,15 @@ class TelemetryMiddleware:
             return
         started = time.perf_counter()
         request_id = _request_id(scope)
+        peer = (scope.get("client") or (None,))[0]
         scope["waitline.client_ip"] = client_ip(
-            peer=(scope.get("client") or (None,))[0],
+            peer=peer,
             forwarded_for=[
                 value.decode("latin-1") for name, value in scope["headers"] if name == b"x-forwarded-for"
             ],
             trusted=self.trusted_proxies,
+            # A Unix socket's peer has no address (uvicorn gives no client): it is the proxy, if we say so.
+            trusted_socket_peer=peer is None and self.trust_unix_socket_peer,
         )
         status = 500
         responded = False
