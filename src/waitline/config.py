@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     rate_limit_per_mobile: str = "3/hour"
     # Staff sign-in attempts per client IP (each costs an argon2id hash): shared like the join limits.
     rate_limit_sign_in_per_ip: str = "10/minute"
+    # The per-address limits count an IPv6 client by its network of this many bits (a subscriber gets a /64).
+    rate_limit_ipv6_prefix: int = Field(default=64, ge=32, le=128)
     # Where the limits are counted: empty for the database itself, or redis://host:port/db.
     rate_limit_url: str | None = None
     # Proxies (CIDRs, comma-separated) whose X-Forwarded-For is believed; by default none is.
