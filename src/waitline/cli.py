@@ -23,6 +23,7 @@ from waitline.domain import RESERVED_SLUGS, SLUG_PATTERN, RestaurantNotFound, Wa
 from waitline.observability import configure_logging
 from waitline.store import migrations
 from waitline.store.engine import Database, open_database
+from waitline.web import request_head
 
 T = TypeVar("T")
 
@@ -126,6 +127,13 @@ def _run_uvicorn(settings: Settings, *, host: str, port: int, workers: int) -> N
         proxy_headers=False,
         server_header=False,
         timeout_graceful_shutdown=int(settings.graceful_shutdown_seconds),
+        http=request_head.protocol(
+            settings.http_implementation,
+            request_head.HeadLimits(
+                max_bytes=settings.max_header_bytes, timeout_seconds=settings.header_timeout_seconds
+            ),
+        ),
+        h11_max_incomplete_event_size=settings.max_header_bytes,
         log_config=None,
     )
 

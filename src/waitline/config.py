@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
@@ -55,6 +56,11 @@ class Settings(BaseSettings):
     pool_timeout_seconds: float = Field(default=2.0, gt=0)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     graceful_shutdown_seconds: float = Field(default=10.0, ge=0)
+    # The request line and headers: larger heads get 431; a head not complete this long after its first byte
+    # (or the connection's opening) gets 408. Which parser uvicorn runs; both keep these limits.
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024)
+    header_timeout_seconds: float = Field(default=20.0, gt=0)
+    http_implementation: Literal["httptools", "h11"] = "httptools"
 
     # Joins per client IP and per mobile number per restaurant: "N/second|minute|hour|day" or "off".
     rate_limit_per_ip: str = "20/minute"
