@@ -80,6 +80,8 @@ class Settings(BaseSettings):
     # The address guests reach this server at (for the QR code), e.g. https://queue.example.com. Unset: the
     # address the request came to.
     public_url: str | None = None
+    # Host names (comma-separated) answered besides the public URL's; once either is set, other names get 421.
+    allowed_hosts: str = ""
     # Secure cookies: unset means "when the request came over https"; set true behind a TLS-terminating proxy.
     secure_cookies: bool | None = None
     # The IANA time zone whose midnight starts "today" on the staff dashboard.

@@ -24,6 +24,7 @@ from waitline.store.engine import Database, open_database
 from waitline.store.notifications import ChangeListener
 from waitline.store.redis_limiter import RedisLimiter
 from waitline.web import api_public, api_staff, live, pages_guest, pages_staff, problems
+from waitline.web.allowed_hosts import AllowedHostsMiddleware, configured_hosts
 from waitline.web.body_limit import BodyLimitMiddleware
 from waitline.web.rendering import Pages, StaticAssets
 from waitline.web.telemetry import TelemetryMiddleware
@@ -80,6 +81,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
     app.state.pages = Pages(settings)
     app.state.page_hosts = frozenset({urlsplit(settings.public_url).netloc} if settings.public_url else ())
     problems.install(app)
+    app.add_middleware(AllowedHostsMiddleware, hosts=configured_hosts(settings))
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     # Outermost: it times and logs everything, including what the body limit refuses.
     app.add_middleware(
