@@ -24,13 +24,42 @@ class ApiModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
 
 
+# Letters and symbols that draw nothing: the Hangul fillers (Lo) and the blank Braille pattern (So).
+BLANK_CHARACTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+# Combining marks on one character. NFC composes most accented letters into one code point; the most that
+# real names then put on a letter is three or four (Vietnamese "ệ" with a tone, pointed Hebrew, Indic nukta +
+# vowel sign + nasal, Tibetan stacks). Dozens of them ("Zalgo" text) spill over the lines around the name.
+MAX_MARKS_PER_CHARACTER = 4
+
+
+def _visible(char: str) -> bool:
+    """A letter, digit, punctuation or symbol that draws something; not a mark, space or blank filler."""
+    return unicodedata.category(char)[0] in "LNPS" and char not in BLANK_CHARACTERS
+
+
+def _check_marks(value: str) -> None:
+    marks = 0
+    previous_visible = False
+    for char in value:
+        if unicodedata.category(char)[0] != "M":
+            marks, previous_visible = 0, _visible(char)
+            continue
+        marks += 1
+        if not previous_visible:
+            raise ValueError("an accent or other combining mark must follow a letter")
+        if marks > MAX_MARKS_PER_CHARACTER:
+            raise ValueError(f"must have at most {MAX_MARKS_PER_CHARACTER} combining marks on one letter")
+
+
 def _clean_name(value: str) -> str:
-    """NFC, trimmed, inner runs of white space folded; no control or invisible format characters."""
+    """NFC, trimmed, inner runs of white space folded; no control or invisible format characters; at least
+    one visible character, and every combining mark on one (a few at most)."""
     value = " ".join(unicodedata.normalize("NFC", value).split())
-    if not value:
-        raise ValueError("must contain at least one visible character")
     if any(unicodedata.category(char) in {"Cc", "Cf", "Cs", "Co", "Cn"} for char in value):
         raise ValueError("must not contain control or invisible characters")
+    if not any(_visible(char) for char in value):
+        raise ValueError("must contain at least one visible character")
+    _check_marks(value)
     if len(value) > MAX_NAME_LENGTH:
         raise ValueError(f"must be at most {MAX_NAME_LENGTH} characters")
     return value
