@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
 
 from waitline.domain import (
@@ -65,17 +65,47 @@ def _clean_name(value: str) -> str:
     return value
 
 
-GuestName = Annotated[str, StringConstraints(max_length=4 * MAX_NAME_LENGTH), AfterValidator(_clean_name)]
+# The length is checked as sent, as the OpenAPI document says it (JSON Schema counts code points), then again
+# once trimmed, folded and composed.
+GuestName = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=MAX_NAME_LENGTH),
+    AfterValidator(_clean_name),
+    Field(
+        description=f"1-{MAX_NAME_LENGTH} characters in any script, at least one of them visible; "
+        "white space is trimmed and folded",
+        examples=["Ada Lovelace"],
+    ),
+]
+MobileNumber = Annotated[
+    str,
+    StringConstraints(min_length=3, max_length=40),
+    Field(
+        description="A mobile number: international (+…), or national in the restaurant's region",
+        examples=["+14155550101", "07911 123456"],
+    ),
+]
 # Printable ASCII, as HTTP header values can carry it unchanged.
 IdempotencyKey = Annotated[
     str, StringConstraints(min_length=1, max_length=MAX_IDEMPOTENCY_KEY_LENGTH, pattern=r"^[\x21-\x7e]+$")
 ]
-PartySize = Annotated[int, Field(strict=True, ge=1, le=MAX_PARTY_SIZE)]
+
+
+def _whole_number(value: object) -> object:
+    """JSON Schema's "integer": 4 and 4.0 alike (RFC 8259 numbers have no types); never "4", 4.5 or true."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+PartySize = Annotated[
+    int, Field(strict=True, ge=1, le=MAX_PARTY_SIZE, examples=[2]), BeforeValidator(_whole_number)
+]
 
 
 class JoinBody(ApiModel):
     name: GuestName
-    mobile_number: Annotated[str, StringConstraints(min_length=3, max_length=40)]
+    mobile_number: MobileNumber
     party_size: PartySize
     idempotency_key: IdempotencyKey | None = None
 
