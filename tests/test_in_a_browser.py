@@ -201,3 +201,35 @@ def test_staff_call_next_and_the_guests_open_page_changes_without_a_reload(
     shoot(poster, "poster")
     on_phone = signed_in_dashboard(browser.new_context(**PHONE), console, base, staff)
     shoot(on_phone, "dashboard-phone")
+
+
+# --- the API documentation --------------------------------------------------------------------------------
+
+
+def test_the_api_docs_render_with_nothing_loaded_from_elsewhere(
+    browser: Browser, sqlite_server: Server, console: Console
+) -> None:
+    """Swagger UI is served from /static under the page's CSP: a script or style from a CDN, an inline one,
+    or a CSP violation of any kind would show here."""
+    context = browser.new_context(**TABLET)
+    page = console.watch(context.new_page())
+    elsewhere: list[str] = []
+    page.on(
+        "request",
+        lambda request: (
+            None
+            if request.url.startswith((sqlite_server.base_url, "data:"))
+            else elsewhere.append(request.url)
+        ),
+    )
+
+    page.goto(f"{sqlite_server.base_url}/docs")
+
+    expect(page.locator(".opblock-summary-path").first).to_be_visible()
+    expect(page.get_by_text("/api/public/{slug}/queue", exact=True).first).to_be_visible()
+    expect(page.locator(".info .title")).to_contain_text("waitline")
+    page.get_by_text("/api/public/{slug}/queue", exact=True).first.click()  # the join: unfolded
+    expect(page.get_by_text("Request body").first).to_be_visible()
+    shoot(page, "api-docs")
+    assert elsewhere == []
+    context.close()

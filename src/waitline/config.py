@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 
@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     rate_limit_url: str | None = None
     # Proxies (CIDRs, comma-separated) whose X-Forwarded-For is believed; by default none is.
     trusted_proxies: str = ""
+    # When set, GET /metrics needs "Authorization: Bearer <this>".
+    metrics_token: SecretStr | None = None
     # JSON log lines; unset: JSON unless stderr is a terminal.
     log_json: bool | None = None
     log_level: str = "INFO"

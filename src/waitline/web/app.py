@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
 
 import structlog
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -23,10 +23,12 @@ from waitline.ratelimit import InProcessLimiter, JoinLimits, RatePolicy, Resilie
 from waitline.store.engine import Database, open_database
 from waitline.store.notifications import ChangeListener
 from waitline.store.redis_limiter import RedisLimiter
-from waitline.web import api_public, api_staff, live, pages_guest, pages_staff, problems
+from waitline.web import api_docs, api_public, api_staff, live, pages_guest, pages_staff, problems
 from waitline.web.allowed_hosts import AllowedHostsMiddleware, configured_hosts
 from waitline.web.body_limit import BodyLimitMiddleware
+from waitline.web.metrics_access import require_metrics_token
 from waitline.web.rendering import Pages, StaticAssets
+from waitline.web.response_headers import ResponseHeadersMiddleware
 from waitline.web.telemetry import TelemetryMiddleware
 
 READINESS_TIMEOUT_SECONDS = 1.0
@@ -71,6 +73,9 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
         summary="A virtual queue for restaurants: join from a phone, staff call the next party.",
         version="0.1.0",
         lifespan=lifespan,
+        # FastAPI's pages load Swagger UI and ReDoc from a CDN: /docs comes from web/api_docs.py instead.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.database = database
@@ -83,6 +88,9 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
     problems.install(app)
     app.add_middleware(AllowedHostsMiddleware, hosts=configured_hosts(settings))
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        ResponseHeadersMiddleware, hsts=(settings.public_url or "").lower().startswith("https://")
+    )
     # Outermost: it times and logs everything, including what the body limit refuses.
     app.add_middleware(
         TelemetryMiddleware,
@@ -93,6 +101,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
     app.include_router(api_public.router)
     app.include_router(api_staff.router)
     app.mount("/static", StaticAssets(), name="static")
+    app.include_router(api_docs.router)
 
     @app.get("/healthz", tags=["operations"], responses=problems.documented())
     async def healthz() -> dict[str, str]:
@@ -113,7 +122,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
         )
 
     # For Prometheus, not for API clients: left out of the OpenAPI document.
-    @app.get("/metrics", include_in_schema=False)
+    @app.get("/metrics", include_in_schema=False, dependencies=[Depends(require_metrics_token)])
     async def prometheus_metrics() -> Response:
         """Prometheus text format; with several workers, the sum over all of them."""
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
