@@ -305,7 +305,8 @@ def run_operation(
         mobile=real_mobile_numbers,
     )
     def exercise(case: GeneratedCase, seeded: bool, pick: int, mobile: str) -> None:
-        if seeded:
+        # Every valid join goes to the seeded restaurant: only there can it succeed.
+        if seeded or (operation.label == JOIN and mode is GenerationMode.POSITIVE and mobile):
             aim_at_the_seeded_restaurant(case, api, pick)
             if mode is GenerationMode.POSITIVE:
                 give_a_real_mobile_number(case, mobile)
