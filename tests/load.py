@@ -26,13 +26,20 @@ from waitline.store.engine import Database
 FIGURES = ARTIFACTS / "concurrency-figures.jsonl"
 STORM_TIMEOUT_SECONDS = 60.0
 REQUEST_TIMEOUT_SECONDS = 30.0
+KEEPALIVE_SECONDS = 2.0
 
 
 def storm_client(
     base_url: str, concurrency: int, *, timeout: httpx.Timeout | float = REQUEST_TIMEOUT_SECONDS
 ) -> httpx.AsyncClient:
-    """A client that can hold ``concurrency`` requests open at once (httpx's default pool allows 100)."""
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    """A client that can hold ``concurrency`` requests open at once (httpx's default pool allows 100).
+
+    An idle connection is dropped after ``KEEPALIVE_SECONDS``, before the server's keep-alive timeout (5 s)
+    closes it: reused at the moment the server closes it, a request would be cut off without an answer.
+    """
+    limits = httpx.Limits(
+        max_connections=concurrency, max_keepalive_connections=concurrency, keepalive_expiry=KEEPALIVE_SECONDS
+    )
     return httpx.AsyncClient(base_url=base_url, limits=limits, timeout=timeout)
 
 

@@ -15,7 +15,7 @@ import pytest
 from tests.conftest import Server, StaffRestaurant, join_body, start_server, stop_server
 from tests.server_logs import until_logged
 from waitline.config import ipaddress_networks
-from waitline.web.client_ip import client_ip
+from waitline.web.client_ip import client_ip, limited_client
 
 pytestmark = pytest.mark.anyio
 
@@ -78,6 +78,25 @@ def test_the_client_is_the_rightmost_untrusted_hop_behind_trusted_proxies_only(
     peer: str | None, forwarded_for: list[str], trusted: str, expected: str
 ) -> None:
     assert resolve(peer, forwarded_for, trusted) == expected
+
+
+@pytest.mark.parametrize(
+    ("address", "prefix", "expected"),
+    [
+        ("203.0.113.9", 64, "203.0.113.9"),
+        ("::ffff:203.0.113.9", 64, "203.0.113.9"),
+        ("2001:db8:1:2:3:4:5:6", 64, "2001:db8:1:2::/64"),
+        ("2001:DB8:1:2::1", 64, "2001:db8:1:2::/64"),
+        ("2001:db8:1:2:3:4:5:6", 48, "2001:db8:1::/48"),
+        ("2001:db8:1:2:3:4:5:6", 128, "2001:db8:1:2:3:4:5:6/128"),
+        ("::1", 64, "::/64"),
+        ("unknown", 64, "unknown"),
+    ],
+)
+def test_the_limits_count_an_ipv6_client_by_its_network_and_ipv4_by_its_address(
+    address: str, prefix: int, expected: str
+) -> None:
+    assert limited_client(address, ipv6_prefix=prefix) == expected
 
 
 # --- through a real server ----------------------------------------------------------------------------------

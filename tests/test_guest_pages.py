@@ -59,7 +59,7 @@ async def test_joining_without_javascript_leads_to_the_status_page(
     assert status.status_code == 200
     assert re.search(r'class="token" data-token-number>2<', status.text)
     assert "2nd</strong> in line" in status.text
-    assert "Ada Lovelace · party of 3" in status.text
+    assert "<bdi>Ada Lovelace</bdi> · party of 3" in status.text
 
 
 async def test_sending_the_same_form_again_returns_the_same_place(

@@ -201,3 +201,70 @@ def test_staff_call_next_and_the_guests_open_page_changes_without_a_reload(
     shoot(poster, "poster")
     on_phone = signed_in_dashboard(browser.new_context(**PHONE), console, base, staff)
     shoot(on_phone, "dashboard-phone")
+
+
+# --- the API documentation --------------------------------------------------------------------------------
+
+
+def test_the_api_docs_render_with_nothing_loaded_from_elsewhere(
+    browser: Browser, sqlite_server: Server, console: Console
+) -> None:
+    """Swagger UI is served from /static under the page's CSP: a script or style from a CDN, an inline one,
+    or a CSP violation of any kind would show here."""
+    context = browser.new_context(**TABLET)
+    page = console.watch(context.new_page())
+    elsewhere: list[str] = []
+    page.on(
+        "request",
+        lambda request: (
+            None
+            if request.url.startswith((sqlite_server.base_url, "data:"))
+            else elsewhere.append(request.url)
+        ),
+    )
+
+    page.goto(f"{sqlite_server.base_url}/docs")
+
+    expect(page.locator(".opblock-summary-path").first).to_be_visible()
+    expect(page.get_by_text("/api/public/{slug}/queue", exact=True).first).to_be_visible()
+    expect(page.locator(".info .title")).to_contain_text("waitline")
+    page.get_by_text("/api/public/{slug}/queue", exact=True).first.click()  # the join: unfolded
+    expect(page.get_by_text("Request body").first).to_be_visible()
+    shoot(page, "api-docs")
+    assert elsewhere == []
+    context.close()
+
+
+# --- right-to-left names ----------------------------------------------------------------------------------
+
+RTL_NAME = "עדה לבלייס"
+
+
+def test_a_right_to_left_name_leaves_token_and_party_size_in_their_places(
+    browser: Browser, sqlite_server: Server, shared_sqlite_url: str, console: Console
+) -> None:
+    """Unisolated, "#1 עדה (2)" is laid out as "#1 (2) עדה" with its brackets turned: the party size
+    crosses to the other side of the name."""
+    base = sqlite_server.base_url
+    slug, staff = set_up_restaurant(shared_sqlite_url)
+    guest = console.watch(browser.new_context(**PHONE).new_page())
+    join_as_guest(guest, f"{base}/{slug}", name=RTL_NAME)
+    expect(guest.locator(".ticket-name")).to_contain_text(RTL_NAME)
+    shoot(guest, "status-rtl-name")
+    dashboard = signed_in_dashboard(browser.new_context(**TABLET), console, base, staff)
+    who = dashboard.locator("#call-next .call-next-who")
+    expect(who).to_contain_text(RTL_NAME)
+    shoot(dashboard, "dashboard-rtl-name")
+
+    name_box, size_box = who.evaluate(
+        """(element) => {
+            const name = element.querySelector("bdi");
+            const size = document.createRange();
+            size.selectNodeContents(name.nextSibling);
+            const box = (rect) => [rect.left, rect.right];
+            return [box(name.getBoundingClientRect()), box(size.getBoundingClientRect())];
+        }"""
+    )
+
+    assert size_box[0] >= name_box[1] - 1, (name_box, size_box)  # the party size stays right of the name
+    assert who.inner_text().endswith("(2)")

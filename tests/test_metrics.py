@@ -240,7 +240,7 @@ async def test_the_pages_are_counted_as_the_api_is_and_an_empty_call_next_as_emp
     called, empty = await press_call_next(), await press_call_next()
 
     assert joined.status_code == 303
-    assert "Called #1 Ada" in called.text and "Nobody is waiting." in empty.text
+    assert "Called #1 <bdi>Ada</bdi>" in called.text and "Nobody is waiting." in empty.text
     samples = await scrape(client)
     assert value(samples, "waitline_joins_total", outcome="created") == 1
     assert value(samples, "waitline_call_next_total", outcome="called") == 1

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 from schemathesis import Case, GenerationMode
 from schemathesis.checks import not_a_server_error
@@ -34,8 +34,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.conftest import Server, make_restaurant
+from tests.conftest import Server, StaffRestaurant, join_body, make_restaurant
 from waitline.config import Settings
+from waitline.domain import MAX_NAME_LENGTH
 from waitline.store.engine import open_database
 
 Operation = APIOperation[Any, Any, Any, Any]
@@ -139,6 +140,54 @@ async def test_every_reference_in_the_document_resolves(document: dict[str, Any]
     assert PROBLEM_REF in found
 
 
+# --- what it says of the fields is what the server takes --------------------------------------------------
+
+
+def schema_of(document: dict[str, Any], name: str) -> dict[str, Any]:
+    schema: dict[str, Any] = document["components"]["schemas"][name]
+    return schema
+
+
+@pytest.mark.anyio
+async def test_the_documented_name_length_is_the_one_the_server_takes(
+    document: dict[str, Any], client: httpx.AsyncClient, restaurant: StaffRestaurant
+) -> None:
+    name = schema_of(document, "JoinBody")["properties"]["name"]
+    longest, too_long = "x" * name["maxLength"], "x" * (name["maxLength"] + 1)
+
+    answers = [
+        (await client.post(f"{restaurant.public}/queue", json=join_body(i, name=value))).status_code
+        for i, value in enumerate(["", "x", longest, too_long])
+    ]
+
+    assert (name["minLength"], name["maxLength"]) == (1, MAX_NAME_LENGTH)
+    assert answers == [422, 201, 201, 422]
+
+
+@pytest.mark.anyio
+async def test_a_whole_number_written_with_a_point_is_an_integer_as_the_document_says(
+    document: dict[str, Any], client: httpx.AsyncClient, restaurant: StaffRestaurant
+) -> None:
+    """JSON Schema's "integer" takes 20.0 (RFC 8259 has one number type); so does the server."""
+    documented = [
+        schema_of(document, "JoinBody")["properties"]["partySize"],
+        *schema_of(document, "CallNextBody")["properties"]["maxPartySize"]["anyOf"][:1],
+    ]
+    joined = await client.post(f"{restaurant.public}/queue", json=join_body(0, partySize=4.0))
+    call_next = f"{restaurant.admin}/queue/call-next"
+    called = await client.post(call_next, json={"maxPartySize": 20.0}, headers=restaurant.headers)
+    refused = [
+        (await client.post(call_next, json={"maxPartySize": value}, headers=restaurant.headers)).status_code
+        for value in [20.5, "20", True, 21.0, 0.0]
+    ]
+
+    assert {schema["type"] for schema in documented} == {"integer"}
+    assert joined.status_code == 201
+    assert joined.json()["partySize"] == 4
+    assert called.status_code == 200
+    assert refused == [422] * 5
+
+
 # --- the API keeps to it: schemathesis against a real server ---------------------------------------------
 
 EXAMPLES_PER_OPERATION = 40
@@ -218,14 +267,28 @@ def aim_at_the_seeded_restaurant(case: GeneratedCase, api: LiveApi, pick: int) -
         parameters["entry_id"] = api.entry_ids[pick % len(api.entry_ids)]
 
 
-def make_valid_join(case: GeneratedCase, index: int) -> None:
-    """A generated name or mobile number fits the document yet is rarely a real one: use real ones."""
-    if isinstance(case.body, dict) and {"name", "mobileNumber"} <= case.body.keys():
-        case.body["name"] = f"Fuzzed Guest {index}"
-        case.body["mobileNumber"] = f"+1415556{index % 10000:04d}"
+# A generated mobile number fits the document yet is almost never a number that exists: draw real ones.
+# (Names are left as generated: the document says what the server takes.)
+real_mobile_numbers = st.integers(0, 9999).map(lambda line: f"+1415556{line:04d}")
 
 
-def run_operation(operation: Operation, mode: GenerationMode, api: LiveApi, seen: Counter[str]) -> None:
+def give_a_real_mobile_number(case: GeneratedCase, mobile: str) -> None:
+    if isinstance(case.body, dict) and "mobileNumber" in case.body:
+        case.body["mobileNumber"] = mobile
+
+
+JOIN = "POST /api/public/{slug}/queue"
+
+
+def documented_examples(document: dict[str, Any], schema: str) -> dict[str, Any]:
+    """A body made of the first example the document gives for each field."""
+    properties: dict[str, Any] = document["components"]["schemas"][schema]["properties"]
+    return {name: field["examples"][0] for name, field in properties.items() if "examples" in field}
+
+
+def run_operation(
+    operation: Operation, mode: GenerationMode, api: LiveApi, seen: Counter[str], join_example: dict[str, Any]
+) -> None:
     checks = [*CHECKS, negative_data_rejection] if mode is GenerationMode.NEGATIVE else CHECKS
 
     @settings(
@@ -235,22 +298,37 @@ def run_operation(operation: Operation, mode: GenerationMode, api: LiveApi, seen
         phases=[Phase.explicit, Phase.generate],
         suppress_health_check=list(HealthCheck),
     )
-    @given(case=operation.as_strategy(generation_mode=mode), seeded=st.booleans(), pick=st.integers(0, 99))
-    def exercise(case: GeneratedCase, seeded: bool, pick: int) -> None:
-        if seeded:
+    @given(
+        case=operation.as_strategy(generation_mode=mode),
+        seeded=st.booleans(),
+        pick=st.integers(0, 99),
+        mobile=real_mobile_numbers,
+    )
+    def exercise(case: GeneratedCase, seeded: bool, pick: int, mobile: str) -> None:
+        # Every valid join goes to the seeded restaurant: only there can it succeed.
+        if seeded or (operation.label == JOIN and mode is GenerationMode.POSITIVE and mobile):
             aim_at_the_seeded_restaurant(case, api, pick)
             if mode is GenerationMode.POSITIVE:
-                make_valid_join(case, pick + 100 * len(api.entry_ids))
+                give_a_real_mobile_number(case, mobile)
         response = case.call_and_validate(base_url=api.server.base_url, headers=api.headers, checks=checks)
         seen[f"{operation.label} {mode.value} {response.status_code}"] += 1
         if response.status_code == 201:
             api.entry_ids.append(response.json()["id"])
 
+    if operation.label == JOIN and mode is GenerationMode.POSITIVE:
+        # The document's own example, sent first: it must be a join the server takes.
+        documented = operation.Case(body=join_example, path_parameters={"slug": api.slug})
+        exercise = example(case=documented, seeded=False, pick=0, mobile="")(exercise)
     exercise()
 
 
-def test_the_api_keeps_to_its_document_under_schemathesis(live_api: LiveApi) -> None:
+def test_the_api_keeps_to_its_document_under_schemathesis(
+    live_api: LiveApi, capsys: pytest.CaptureFixture[str]
+) -> None:
     schema = schemathesis.openapi.from_url(f"{live_api.server.base_url}/openapi.json")
+    document = httpx.get(f"{live_api.server.base_url}/openapi.json").json()
+    join_example = documented_examples(document, "JoinBody")
+    assert join_example.keys() == {"name", "mobileNumber", "partySize"}
     seen: Counter[str] = Counter()
     failures: list[str] = []
     labels: list[str] = []
@@ -264,11 +342,19 @@ def test_the_api_keeps_to_its_document_under_schemathesis(live_api: LiveApi) -> 
             modes.append(GenerationMode.NEGATIVE)
         for mode in modes:
             try:
-                run_operation(operation, mode, live_api, seen)
+                run_operation(operation, mode, live_api, seen, join_example)
             except Exception as error:  # one operation's failure must not hide another's
                 failures.append(f"{operation.label} ({mode.value}):\n{error}")
 
+    joins = sum(count for key, count in seen.items() if key.startswith(f"{JOIN} ") and key.endswith(" 201"))
+    server_errors = sum(count for key, count in seen.items() if key.rsplit(" ", 1)[1].startswith("5"))
+    with capsys.disabled():
+        print(
+            f"\nschemathesis: {sum(seen.values())} requests, {joins} successful joins (201), "
+            f"{server_errors} 5xx, {len(failures)} operations with failed checks"
+        )
     assert not failures, "\n\n".join(failures)
+    assert joins > 0, sorted(seen.items())
     answered = {key.rsplit(" ", 2)[0] for key in seen}
     assert answered == set(labels), sorted(set(labels) - answered)
     # Success answers were checked against their schemas, not only errors.

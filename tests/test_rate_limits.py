@@ -114,12 +114,13 @@ async def limited(
 ) -> AsyncIterator[StartApp]:
     async with contextlib.AsyncExitStack() as stack:
 
-        async def start(*, per_ip: str = "off", per_mobile: str = "off") -> LimitedApp:
+        async def start(*, per_ip: str = "off", per_mobile: str = "off", **others: object) -> LimitedApp:
             settings = Settings(
                 database_url=database_url,
                 rate_limit_per_ip=per_ip,
                 rate_limit_per_mobile=per_mobile,
                 rate_limit_url=redis.url if redis else None,
+                **others,  # type: ignore[arg-type]
             )
             clock = FakeClock()
             app = create_app(settings, clock=clock)
@@ -177,6 +178,51 @@ async def test_each_client_ip_has_its_own_allowance(limited: StartApp, restauran
     assert await app.statuses(restaurant, range(0, 3), ip="198.51.100.1") == [201, 201, 429]
     assert await app.statuses(restaurant, range(3, 6), ip="198.51.100.2") == [201, 201, 429]
     assert await app.statuses(restaurant, range(6, 7), ip="2001:db8::1") == [201]
+
+
+async def test_the_addresses_of_one_ipv6_64_share_one_allowance(
+    limited: StartApp, restaurant: StaffRestaurant
+) -> None:
+    """A subscriber is handed a whole /64 and may take a new address from it for every request."""
+    app = await limited(per_ip="2/hour")
+    same_64 = ["2001:db8:1:2::1", "2001:db8:1:2:ffff:ffff:ffff:fffe", "2001:db8:1:2:a::7"]
+
+    shared = [(await app.join(restaurant, i, ip=ip)).status_code for i, ip in enumerate(same_64)]
+    next_64 = await app.statuses(restaurant, range(3, 5), ip="2001:db8:1:3::1")
+
+    assert shared == [201, 201, 429]
+    assert next_64 == [201, 201]
+
+
+async def test_the_ipv6_prefix_the_limits_count_by_is_configurable(
+    limited: StartApp, restaurant: StaffRestaurant
+) -> None:
+    app = await limited(per_ip="2/hour", rate_limit_ipv6_prefix=48)
+    same_48 = ["2001:db8:1:2::1", "2001:db8:1:3::1", "2001:db8:1:ffff::1"]
+
+    shared = [(await app.join(restaurant, i, ip=ip)).status_code for i, ip in enumerate(same_48)]
+
+    assert shared == [201, 201, 429]
+    assert await app.statuses(restaurant, range(3, 4), ip="2001:db8:2::1") == [201]
+
+
+async def test_ipv4_mapped_addresses_are_counted_as_the_ipv4_address_they_are(
+    limited: StartApp, restaurant: StaffRestaurant
+) -> None:
+    """A dual-stack socket reports an IPv4 peer as ::ffff:a.b.c.d: all of those are in one IPv6 /64, yet
+    each is its own IPv4 client."""
+    app = await limited(per_ip="2/hour")
+
+    one_client = [
+        (await app.join(restaurant, i, ip=ip)).status_code
+        for i, ip in enumerate(["::ffff:198.51.100.1", "198.51.100.1", "::ffff:198.51.100.1"])
+    ]
+    others = [
+        (await app.join(restaurant, 3 + i, ip=f"::ffff:198.51.100.{2 + i}")).status_code for i in range(3)
+    ]
+
+    assert one_client == [201, 201, 429]
+    assert others == [201, 201, 201]
 
 
 async def test_a_refused_join_writes_nothing(

@@ -91,7 +91,7 @@ async def test_the_dashboard_lists_waiting_and_called_parties_and_the_days_count
         "no-shows": "0",
         "cancelled": "0",
     }
-    assert 'Call next: <span class="call-next-who">#3 Guest 2 (3)</span>' in page
+    assert 'Call next: <span class="call-next-who">#3 <bdi>Guest 2</bdi> (3)</span>' in page
 
 
 async def test_call_next_calls_the_first_in_line_and_says_who(
@@ -102,7 +102,7 @@ async def test_call_next_calls_the_first_in_line_and_says_who(
     response = await press(staff_client, "call-next")
 
     assert response.status_code == 200
-    assert notice(response.text) == "Called #1 Guest 0 (2 people)."
+    assert notice(response.text) == "Called #1 <bdi>Guest 0</bdi> (2 people)."
     assert 'hx-swap-oob="true"' in response.text
     assert "<html" not in response.text  # htmx gets the live part only
     assert await statuses(staff_client, restaurant, ids) == ["called", "waiting"]
@@ -117,7 +117,7 @@ async def test_call_next_that_fits_a_table_skips_larger_parties(
     none_fit = await press(staff_client, "call-next", {"max_party_size": "4"})
     nonsense = await press(staff_client, "call-next", {"max_party_size": "99"})
 
-    assert notice(fits.text) == "Called #2 Guest 1 (2 people)."
+    assert notice(fits.text) == "Called #2 <bdi>Guest 1</bdi> (2 people)."
     assert notice(none_fit.text) == "Nobody waiting fits a table of 4."
     assert nonsense.status_code == 422
     assert await statuses(staff_client, restaurant, ids) == ["waiting", "called"]
@@ -134,9 +134,9 @@ async def test_seat_no_show_and_cancel_say_what_they_did(
     no_show = await press(staff_client, f"entries/{ids[1]}/no-show")
     cancelled = await press(staff_client, f"entries/{ids[2]}/cancel")
 
-    assert notice(seated.text) == "Seated #1 Guest 0 (1 person)."
-    assert notice(no_show.text) == "Marked #2 Guest 1 (2 people) as a no-show."
-    assert notice(cancelled.text) == "Cancelled #3 Guest 2 (3 people)."
+    assert notice(seated.text) == "Seated #1 <bdi>Guest 0</bdi> (1 person)."
+    assert notice(no_show.text) == "Marked #2 <bdi>Guest 1</bdi> (2 people) as a no-show."
+    assert notice(cancelled.text) == "Cancelled #3 <bdi>Guest 2</bdi> (3 people)."
     assert await statuses(staff_client, restaurant, ids) == ["seated", "no_show", "cancelled"]
 
 
@@ -166,7 +166,7 @@ async def test_without_htmx_an_action_answers_with_the_whole_page(
 
     assert response.status_code == 200
     assert "<html" in response.text
-    assert notice(response.text) == "Called #1 Guest 0 (2 people)."
+    assert notice(response.text) == "Called #1 <bdi>Guest 0</bdi> (2 people)."
 
 
 async def test_two_devices_pressing_call_next_at_once_call_one_party_and_the_other_is_told(
@@ -230,7 +230,7 @@ async def test_a_screen_that_missed_a_call_cannot_call_a_second_party_by_mistake
     assert refused.status_code == 409
     # The refreshed list shows who was called.
     assert 'class="party-token">#1<' in refused.text and "Guest 0" in refused.text
-    assert notice(again.text) == "Called #2 Guest 1 (2 people)."
+    assert notice(again.text) == "Called #2 <bdi>Guest 1</bdi> (2 people)."
     assert await statuses(staff_client, restaurant, ids) == ["called", "called"]
 
 

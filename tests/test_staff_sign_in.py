@@ -239,6 +239,25 @@ async def test_one_address_gets_a_few_sign_in_attempts_a_minute_whatever_the_ema
         assert counted.scalar_one() == 3  # the refused attempt never reached the account throttle
 
 
+async def test_sign_in_attempts_from_one_ipv6_64_share_one_allowance(
+    settings: Settings, database: Database, restaurant: StaffRestaurant
+) -> None:
+    staff = await create_staff(database, "luigis")
+    app = create_app(settings.model_copy(update={"rate_limit_sign_in_per_ip": "2/minute"}))
+
+    async def attempt(ip: str) -> int:
+        transport = httpx.ASGITransport(app=app, client=(ip, 50123))
+        async with httpx.AsyncClient(transport=transport, base_url="http://waitline.test") as client:
+            return (await sign_in(client, staff, password="not the password")).status_code
+
+    async with app.router.lifespan_context(app):
+        one_64 = [await attempt(ip) for ip in ["2001:db8:7:7::1", "2001:db8:7:7::2", "2001:db8:7:7:1::3"]]
+        another_64 = await attempt("2001:db8:7:8::1")
+
+    assert one_64 == [401, 401, 429]
+    assert another_64 == 401
+
+
 async def test_staff_pages_send_the_signed_out_to_sign_in(
     client: httpx.AsyncClient, restaurant: StaffRestaurant
 ) -> None:

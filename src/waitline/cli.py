@@ -30,6 +30,7 @@ from waitline.services import Services
 from waitline.store import migrations
 from waitline.store.backup import BackupFailed, sqlite_backup
 from waitline.store.engine import open_database
+from waitline.web import request_head
 from waitline.web.draining import remove_socket_path
 
 T = TypeVar("T")
@@ -146,6 +147,13 @@ def _run_uvicorn(settings: Settings, *, host: str, port: int, workers: int) -> N
         proxy_headers=False,
         server_header=False,
         timeout_graceful_shutdown=int(settings.graceful_shutdown_seconds),
+        http=request_head.protocol(
+            settings.http_implementation,
+            request_head.HeadLimits(
+                max_bytes=settings.max_header_bytes, timeout_seconds=settings.header_timeout_seconds
+            ),
+        ),
+        h11_max_incomplete_event_size=settings.max_header_bytes,
         log_config=None,
     )
 

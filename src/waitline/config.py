@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 
@@ -68,16 +68,25 @@ class Settings(BaseSettings):
     shutdown_drain_seconds: float = Field(default=0.0, ge=0)
     # Serve on this Unix socket instead of --host/--port (nginx on the same machine).
     unix_socket: str | None = None
+    # The request line and headers: larger heads get 431; a head not complete this long after its first byte
+    # (or the connection's opening) gets 408. Which parser uvicorn runs; both keep these limits.
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024)
+    header_timeout_seconds: float = Field(default=20.0, gt=0)
+    http_implementation: Literal["httptools", "h11"] = "httptools"
 
     # Joins per client IP and per mobile number per restaurant: "N/second|minute|hour|day" or "off".
     rate_limit_per_ip: str = "20/minute"
     rate_limit_per_mobile: str = "3/hour"
     # Staff sign-in attempts per client IP (each costs an argon2id hash): shared like the join limits.
     rate_limit_sign_in_per_ip: str = "10/minute"
+    # The per-address limits count an IPv6 client by its network of this many bits (a subscriber gets a /64).
+    rate_limit_ipv6_prefix: int = Field(default=64, ge=32, le=128)
     # Where the limits are counted: empty for the database itself, or redis://host:port/db.
     rate_limit_url: str | None = None
     # Proxies (CIDRs, comma-separated) whose X-Forwarded-For is believed; by default none is.
     trusted_proxies: str = ""
+    # When set, GET /metrics needs "Authorization: Bearer <this>".
+    metrics_token: SecretStr | None = None
     # JSON log lines; unset: JSON unless stderr is a terminal.
     log_json: bool | None = None
     log_level: str = "INFO"
@@ -85,6 +94,8 @@ class Settings(BaseSettings):
     # The address guests reach this server at (for the QR code), e.g. https://queue.example.com. Unset: the
     # address the request came to.
     public_url: str | None = None
+    # Host names (comma-separated) answered besides the public URL's; once either is set, other names get 421.
+    allowed_hosts: str = ""
     # Secure cookies: unset means "when the request came over https"; set true behind a TLS-terminating proxy.
     secure_cookies: bool | None = None
     # The IANA time zone whose midnight starts "today" on the staff dashboard.

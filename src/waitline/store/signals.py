@@ -15,6 +15,7 @@ was down is dropped (the pollers deliver it).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import Callable, Iterator
@@ -69,15 +70,22 @@ class SignalConnection:
         self._announced: set[uuid.UUID] = set()
         self._poke = asyncio.Event()
         self._lost = False
+        self._stopping = False
 
     def announce(self, restaurant_id: uuid.UUID) -> None:
         """This process committed a change of that restaurant: tell the others with the next batch."""
         self._announced.add(restaurant_id)
         self._poke.set()
 
+    def stop(self) -> None:
+        """``run`` returns once the step it is in is done: cancelled in the middle of connecting, asyncpg
+        would report the lost connection as an error."""
+        self._stopping = True
+        self._poke.set()
+
     async def run(self) -> None:
         backoff = 0.2
-        while True:
+        while not self._stopping:
             try:
                 await self._session()
                 backoff = 0.2
@@ -88,7 +96,10 @@ class SignalConnection:
                 _log.exception("signal connection failed; retrying in %.1f s", backoff)
             self._on_listening(False)
             self._announced.clear()
-            await asyncio.sleep(backoff)
+            if self._stopping:
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._poke.wait(), timeout=backoff)
             backoff = min(backoff * 2, self._max_backoff)
 
     async def _session(self) -> None:
@@ -102,7 +113,7 @@ class SignalConnection:
             connection.add_termination_listener(self._terminated)
             await connection.add_listener(CHANNEL, self._received)
             self._on_listening(True)
-            while not self._lost:
+            while not (self._lost or self._stopping):
                 try:
                     await asyncio.wait_for(self._poke.wait(), timeout=self._ping_seconds)
                 except TimeoutError:
@@ -110,13 +121,14 @@ class SignalConnection:
                     await connection.fetchval("SELECT 1", timeout=self._connect_timeout)
                     continue
                 self._poke.clear()
-                if self._announced and not self._lost:
+                if self._announced and not (self._lost or self._stopping):
                     batch, self._announced = self._announced, set()
                     for payload in payloads(batch):
                         await connection.execute(
                             "SELECT pg_notify($1, $2)", CHANNEL, payload, timeout=self._connect_timeout
                         )
-            _log.warning("signal connection closed; reconnecting")
+            if self._lost:
+                _log.warning("signal connection closed; reconnecting")
         finally:
             connection.terminate()
 

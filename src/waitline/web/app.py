@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
 
 import structlog
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -23,14 +23,19 @@ from waitline.services.outcomes import Observers
 from waitline.store.engine import open_database
 from waitline.store.redis_limiter import RedisLimiter
 from waitline.store.signals import SignalConnection
-from waitline.web import api_events, api_public, api_staff, live, pages_guest, pages_staff, problems
+from waitline.web import api_docs, api_events, api_public, api_staff, live, pages_guest, pages_staff, problems
+from waitline.web.allowed_hosts import AllowedHostsMiddleware, configured_hosts
 from waitline.web.body_limit import BodyLimitMiddleware
 from waitline.web.draining import Drain, draining_on_shutdown
 from waitline.web.hub import LiveHub
+from waitline.web.metrics_access import require_metrics_token
 from waitline.web.rendering import Pages, StaticAssets
+from waitline.web.response_headers import ResponseHeadersMiddleware
 from waitline.web.telemetry import TelemetryMiddleware
 
 READINESS_TIMEOUT_SECONDS = 1.0
+# How long background tasks get to finish the step they are in when the app stops.
+STOP_SECONDS = 5.0
 RATE_LIMIT_SWEEP_SECONDS = 60.0
 
 _log = structlog.get_logger("waitline.app")
@@ -60,10 +65,12 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        follower = asyncio.create_task(hub.follow(lambda ids: services.events.heads(restaurant_ids=ids)))
-        tasks = [asyncio.create_task(_sweep_rate_limits(services, clock))]
+        # These two stop when asked, at the end of the step they are in: cancelled halfway through a database
+        # read or a connect, they would leave a connection in a state its pool or driver reports as an error.
+        stoppable = [asyncio.create_task(hub.follow(lambda ids: services.events.heads(restaurant_ids=ids)))]
         if signal_connection is not None:
-            tasks.append(asyncio.create_task(signal_connection.run()))
+            stoppable.append(asyncio.create_task(signal_connection.run()))
+        tasks = [asyncio.create_task(_sweep_rate_limits(services, clock))]
         try:
             with (
                 live.ending_streams_on_shutdown(hub),
@@ -74,9 +81,11 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
             ):
                 yield
         finally:
-            hub.close()  # the follower finishes the read it is in, if any, and returns
-            await asyncio.wait({follower}, timeout=READINESS_TIMEOUT_SECONDS)
-            for task in [follower, *tasks]:
+            hub.close()
+            if signal_connection is not None:
+                signal_connection.stop()
+            await asyncio.wait(stoppable, timeout=STOP_SECONDS)
+            for task in [*stoppable, *tasks]:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
@@ -89,6 +98,9 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
         summary="A virtual queue for restaurants: join from a phone, staff call the next party.",
         version="0.1.0",
         lifespan=lifespan,
+        # FastAPI's pages load Swagger UI and ReDoc from a CDN: /docs comes from web/api_docs.py instead.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.services = services
@@ -98,7 +110,11 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
     app.state.pages = Pages(settings)
     app.state.page_hosts = frozenset({urlsplit(settings.public_url).netloc} if settings.public_url else ())
     problems.install(app)
+    app.add_middleware(AllowedHostsMiddleware, hosts=configured_hosts(settings))
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        ResponseHeadersMiddleware, hsts=(settings.public_url or "").lower().startswith("https://")
+    )
     # Outermost: it times and logs everything, including what the body limit refuses.
     app.add_middleware(
         TelemetryMiddleware,
@@ -112,6 +128,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
     app.include_router(api_staff.router)
     app.include_router(api_events.router)
     app.mount("/static", StaticAssets(), name="static")
+    app.include_router(api_docs.router)
 
     @app.get("/healthz", tags=["operations"], responses=problems.documented())
     async def healthz() -> dict[str, str]:
@@ -128,7 +145,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
         return _not_ready("The database does not answer.")
 
     # For Prometheus, not for API clients: left out of the OpenAPI document.
-    @app.get("/metrics", include_in_schema=False)
+    @app.get("/metrics", include_in_schema=False, dependencies=[Depends(require_metrics_token)])
     async def prometheus_metrics() -> Response:
         """Prometheus text format; with several workers, the sum over all of them."""
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

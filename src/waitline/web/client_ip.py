@@ -3,6 +3,9 @@
 Only then is X-Forwarded-For read, from the right: each trusted proxy appends the address it saw, so the
 rightmost address that is not itself a trusted proxy is the client. Anything further left was written by the
 client and proves nothing. (uvicorn's own proxy-header handling is switched off by ``waitline serve``.)
+
+The per-address limits count an IPv6 client by its network: one subscriber is handed a whole /64 (RFC 6177,
+RIPE-690) and can pick a new address from it for every request.
 """
 
 from __future__ import annotations
@@ -57,3 +60,12 @@ def client_ip(
             return known if ip is None else str(ip)
     # Every hop is a trusted proxy: the leftmost one is as close to the client as we can get.
     return hops[0] if hops else known
+
+
+def limited_client(address: str, *, ipv6_prefix: int) -> str:
+    """The key the per-address limits count ``address`` under: an IPv4 address as it is (IPv4-mapped ones
+    too), an IPv6 address as its network of ``ipv6_prefix`` bits (``2001:db8:1:2::/64``)."""
+    ip = _address(address)
+    if isinstance(ip, ipaddress.IPv6Address):
+        return str(ipaddress.IPv6Network((ip, ipv6_prefix), strict=False))
+    return address if ip is None else str(ip)

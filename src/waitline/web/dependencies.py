@@ -8,8 +8,10 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Request
 
+from waitline.config import Settings
 from waitline.domain import SLUG_PATTERN, Actor
 from waitline.services import Services
+from waitline.web.client_ip import limited_client
 
 # The dependencies below only read the request, yet are coroutines: FastAPI runs a plain ``def`` dependency in
 # a worker thread, a hand-off to and from the thread pool on every request for nothing.
@@ -27,9 +29,11 @@ Slug = Annotated[str, Path(pattern=SLUG_PATTERN, max_length=63)]
 
 
 async def get_client_ip(request: Request) -> str:
-    """As the telemetry middleware worked it out (socket peer, or trusted proxies' X-Forwarded-For)."""
+    """The client as the per-address limits (joins, sign-in attempts) count it: the address the telemetry
+    middleware worked out (socket peer, or trusted proxies' X-Forwarded-For), an IPv6 one by its network."""
     address: str = request.scope["waitline.client_ip"]
-    return address
+    settings: Settings = request.app.state.settings
+    return limited_client(address, ipv6_prefix=settings.rate_limit_ipv6_prefix)
 
 
 ClientIP = Annotated[str, Depends(get_client_ip)]

@@ -246,4 +246,7 @@ async def qr_code(request: Request, slug: Slug, services: ServicesDep, pages: Pa
     segno.make(join_url(request, pages, slug), error="m").save(
         svg, kind="svg", scale=8, border=2, xmldecl=False, title=f"Join the queue at {restaurant.name}"
     )
-    return Response(svg.getvalue(), media_type="image/svg+xml", headers={"Cache-Control": "no-cache"})
+    # Without WAITLINE_PUBLIC_URL the address comes from the request's Host: no shared cache may keep it.
+    return Response(
+        svg.getvalue(), media_type="image/svg+xml", headers={"Cache-Control": "private, no-cache"}
+    )

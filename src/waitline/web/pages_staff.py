@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import RedirectResponse
+from markupsafe import Markup
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from waitline.config import Settings
@@ -247,9 +248,12 @@ async def dashboard_live(
     return live.stream(request, restaurant_id=session.restaurant.id, render=render)
 
 
-def _party(entry: Entry) -> str:
+def _party(entry: Entry) -> Markup:
+    """Markup (the name escaped) with the name in <bdi>: a right-to-left name must not reorder the token and
+    the party size around it."""
     people = "person" if entry.party_size == 1 else "people"
-    return f"#{entry.token_number} {entry.name} ({entry.party_size} {people})"
+    party = Markup("#{} <bdi>{}</bdi> ({} {})")
+    return party.format(entry.token_number, entry.name, entry.party_size, people)
 
 
 class CallNextForm(BaseModel):
@@ -281,16 +285,16 @@ async def call_next(desk: DeskDep) -> Response:
     except QueueChanged as error:
         return await desk.answer(error.detail, refused=True, status_code=409)
     if entry is not None:
-        return await desk.answer(f"Called {_party(entry)}.")
+        return await desk.answer(Markup("Called {}.").format(_party(entry)))
     if form.max_party_size:
         return await desk.answer(f"Nobody waiting fits a table of {form.max_party_size}.")
     return await desk.answer("Nobody is waiting.")
 
 
 _ACTIONS = {
-    "seat": (Transition.SEAT, "Seated {party}."),
-    "no-show": (Transition.NO_SHOW, "Marked {party} as a no-show."),
-    "cancel": (Transition.CANCEL, "Cancelled {party}."),
+    "seat": (Transition.SEAT, Markup("Seated {party}.")),
+    "no-show": (Transition.NO_SHOW, Markup("Marked {party} as a no-show.")),
+    "cancel": (Transition.CANCEL, Markup("Cancelled {party}.")),
 }
 
 

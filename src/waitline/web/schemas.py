@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
 
 from waitline.domain import (
@@ -25,29 +25,88 @@ class ApiModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
 
 
+# Letters and symbols that draw nothing: the Hangul fillers (Lo) and the blank Braille pattern (So).
+BLANK_CHARACTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+# Combining marks on one character. NFC composes most accented letters into one code point; the most that
+# real names then put on a letter is three or four (Vietnamese "ệ" with a tone, pointed Hebrew, Indic nukta +
+# vowel sign + nasal, Tibetan stacks). Dozens of them ("Zalgo" text) spill over the lines around the name.
+MAX_MARKS_PER_CHARACTER = 4
+
+
+def _visible(char: str) -> bool:
+    """A letter, digit, punctuation or symbol that draws something; not a mark, space or blank filler."""
+    return unicodedata.category(char)[0] in "LNPS" and char not in BLANK_CHARACTERS
+
+
+def _check_marks(value: str) -> None:
+    marks = 0
+    previous_visible = False
+    for char in value:
+        if unicodedata.category(char)[0] != "M":
+            marks, previous_visible = 0, _visible(char)
+            continue
+        marks += 1
+        if not previous_visible:
+            raise ValueError("an accent or other combining mark must follow a letter")
+        if marks > MAX_MARKS_PER_CHARACTER:
+            raise ValueError(f"must have at most {MAX_MARKS_PER_CHARACTER} combining marks on one letter")
+
+
 def _clean_name(value: str) -> str:
-    """NFC, trimmed, inner runs of white space folded; no control or invisible format characters."""
+    """NFC, trimmed, inner runs of white space folded; no control or invisible format characters; at least
+    one visible character, and every combining mark on one (a few at most)."""
     value = " ".join(unicodedata.normalize("NFC", value).split())
-    if not value:
-        raise ValueError("must contain at least one visible character")
     if any(unicodedata.category(char) in {"Cc", "Cf", "Cs", "Co", "Cn"} for char in value):
         raise ValueError("must not contain control or invisible characters")
+    if not any(_visible(char) for char in value):
+        raise ValueError("must contain at least one visible character")
+    _check_marks(value)
     if len(value) > MAX_NAME_LENGTH:
         raise ValueError(f"must be at most {MAX_NAME_LENGTH} characters")
     return value
 
 
-GuestName = Annotated[str, StringConstraints(max_length=4 * MAX_NAME_LENGTH), AfterValidator(_clean_name)]
+# The length is checked as sent, as the OpenAPI document says it (JSON Schema counts code points), then again
+# once trimmed, folded and composed.
+GuestName = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=MAX_NAME_LENGTH),
+    AfterValidator(_clean_name),
+    Field(
+        description=f"1-{MAX_NAME_LENGTH} characters in any script, at least one of them visible; "
+        "white space is trimmed and folded",
+        examples=["Ada Lovelace"],
+    ),
+]
+MobileNumber = Annotated[
+    str,
+    StringConstraints(min_length=3, max_length=40),
+    Field(
+        description="A mobile number: international (+…), or national in the restaurant's region",
+        examples=["+14155550101", "07911 123456"],
+    ),
+]
 # Printable ASCII, as HTTP header values can carry it unchanged.
 IdempotencyKey = Annotated[
     str, StringConstraints(min_length=1, max_length=MAX_IDEMPOTENCY_KEY_LENGTH, pattern=r"^[\x21-\x7e]+$")
 ]
-PartySize = Annotated[int, Field(strict=True, ge=1, le=MAX_PARTY_SIZE)]
+
+
+def _whole_number(value: object) -> object:
+    """JSON Schema's "integer": 4 and 4.0 alike (RFC 8259 numbers have no types); never "4", 4.5 or true."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+PartySize = Annotated[
+    int, Field(strict=True, ge=1, le=MAX_PARTY_SIZE, examples=[2]), BeforeValidator(_whole_number)
+]
 
 
 class JoinBody(ApiModel):
     name: GuestName
-    mobile_number: Annotated[str, StringConstraints(min_length=3, max_length=40)]
+    mobile_number: MobileNumber
     party_size: PartySize
     idempotency_key: IdempotencyKey | None = None
 
