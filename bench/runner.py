@@ -23,11 +23,12 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+from tests.postgres import PostgresServer, throwaway_server
 
 from bench import checker, loadgen, profile, report, seed
 from bench.checker import FinalState, Op, Row
 from bench.loadgen import CpuProbe, Measurement, WrkLog
-from bench.pgserver import PrivatePostgres, private_postgres
+from bench.pgsettings import SETTINGS
 from bench.processes import ROOT, Server, bare_server, waitline_server
 from bench.rush import FaultEvent, Instances, Rush, RushConfig, RushResult
 
@@ -88,7 +89,7 @@ class Progress:
 @dataclass
 class Context:
     plan: Plan
-    pg: PrivatePostgres
+    pg: PostgresServer
     work: Path
     use_wrk: bool
     progress: Progress
@@ -664,7 +665,7 @@ def scenario_faults(ctx: Context) -> None:
 
         await until(at[0])
         mark("postgresql: restart -m fast asked")
-        await asyncio.to_thread(ctx.pg.restart_fast)
+        await asyncio.to_thread(ctx.pg.restart)
         mark("postgresql: accepting connections again")
 
         await until(at[1])
@@ -700,7 +701,7 @@ SCENARIOS: dict[str, Callable[[Context], None]] = {
 }
 
 
-def environment(pg: PrivatePostgres, plan: Plan, use_wrk: bool) -> dict[str, Any]:
+def environment(pg: PostgresServer, plan: Plan, use_wrk: bool) -> dict[str, Any]:
     def version(command: list[str]) -> str:
         try:
             return (
@@ -731,7 +732,7 @@ def environment(pg: PrivatePostgres, plan: Plan, use_wrk: bool) -> dict[str, Any
         if use_wrk
         else "bench.pyload (Python; wrk not installed)",
         "load_average_at_start": Path("/proc/loadavg").read_text().split()[:3],
-        "postgresql_settings": pg.settings_text(),
+        "postgresql_settings": ", ".join(f"{name}={value}" for name, value in pg.settings.items()),
         "waitline_workers": plan.workers,
         "git_commit": version(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"]),
     }
@@ -770,7 +771,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"waitline bench{' (quick)' if args.quick else ''}: report -> {out}, logs and histories -> {work}"
     )
 
-    with private_postgres() as pg:
+    with throwaway_server(SETTINGS) as pg:
         results: dict[str, Any] = {
             "environment": environment(pg, plan, use_wrk),
             "plan": _plan_dict(plan),
