@@ -553,12 +553,12 @@ default pool (10 + 10 overflow). The load generator plays the load balancer: it 
 (198.18.0.0/15). Every join has its own mobile number and idempotency key: no limit refuses the bench, \
 yet both are counted on every join.
 - The ceiling: `pgbench -M prepared` runs the same SQL (`bench/pgbench/*.sql`: one `waitline_join(...)` \
-call with the same parameters and both rate-limit keys; the `_CLAIM_NEXT` statement) at the same \
+call with the same parameters and both rate-limit keys; one `waitline_call_next(...)` call) at the same \
 concurrency on the same data (1,000 restaurants, or the one hot restaurant).
 - The second reference: `bench/bare_app.py`, FastAPI + asyncpg with the same URLs, workers and 20 \
-connections: the join as BEGIN / UPDATE counter RETURNING / INSERT / COMMIT (four round trips), call-next \
-as the same one statement; no idempotency, limits, validation beyond pydantic, logs, metrics or staff \
-authentication.
+connections: the join as BEGIN / UPDATE counter RETURNING / INSERT / COMMIT (four round trips, no event \
+appended), call-next as the same one statement (with its event); no idempotency, limits, validation \
+beyond pydantic, logs, metrics or staff authentication.
 - Closed loop, {seconds} s per point after a {warmup_seconds} s warm-up; wrk's latencies are per request, \
 pgbench's per transaction (from its per-transaction log).
 """

@@ -22,11 +22,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 from tests.postgres import PostgresServer, throwaway_server
 
 from bench import checker, loadgen, profile, report, seed
-from bench.checker import FinalState, Op, Row
+from bench.checker import FinalState, Op
+from bench.final_state import postgres_final_state, sqlite_final_state
 from bench.loadgen import CpuProbe, Measurement, WrkLog
 from bench.pgsettings import SETTINGS
 from bench.processes import ROOT, Server, bare_server, waitline_server
@@ -150,41 +150,6 @@ def socket_errors(measurement: Measurement, kind: str) -> list[Op]:
         for name in ("read_errors", "write_errors", "timeouts", "in_flight_at_end")
     )
     return [Op(kind=kind, outcome="unknown") for _ in range(count)]  # type: ignore[arg-type]
-
-
-_FINAL_ROWS = """
-    SELECT restaurant_id::text AS restaurant, id::text AS entry_id, token_number AS token, status,
-           idempotency_key AS key, called_at IS NOT NULL AS called
-    FROM queue_entry
-"""
-_LAST_TOKENS = "SELECT restaurant_id::text AS restaurant, last_token FROM token_sequence"
-
-
-async def postgres_final_state(url: str) -> FinalState:
-    connection = await asyncpg.connect(url)
-    try:
-        rows = await connection.fetch(_FINAL_ROWS)
-        tokens = await connection.fetch(_LAST_TOKENS)
-    finally:
-        await connection.close()
-    return FinalState(
-        rows=[Row(**dict(row)) for row in rows],
-        last_tokens={row["restaurant"]: int(row["last_token"]) for row in tokens},
-    )
-
-
-def sqlite_final_state(path: Path) -> FinalState:
-    import sqlite3
-
-    with sqlite3.connect(path) as connection:
-        connection.row_factory = sqlite3.Row
-        rows = connection.execute(_FINAL_ROWS.replace("::text", "")).fetchall()
-        tokens = connection.execute(_LAST_TOKENS.replace("::text", "")).fetchall()
-    connection.close()
-    return FinalState(
-        rows=[Row(**{**dict(row), "called": bool(row["called"])}) for row in rows],
-        last_tokens={row["restaurant"]: int(row["last_token"]) for row in tokens},
-    )
 
 
 def fill_ops(restaurants: int, per_restaurant: int) -> list[Op]:
@@ -399,7 +364,9 @@ def scenario_joins(ctx: Context) -> None:
             ctx, "waitline-sqlite", sqlite, ctx.probe([sqlite], database=False), [("1", plan.restaurants)]
         )
     out["1"]["waitline-sqlite"] = figures["1"]
-    checks["joins on SQLite (scenario 1)"] = verdict("joins-sqlite", ops, sqlite_final_state(path), ctx)
+    checks["joins on SQLite (scenario 1)"] = verdict(
+        "joins-sqlite", ops, asyncio.run(sqlite_final_state(path)), ctx
+    )
 
     ctx.results["scenarios"]["1"] = out["1"]
     ctx.results["scenarios"]["2"] = out["2"]
@@ -504,7 +471,7 @@ def scenario_call_next(ctx: Context) -> None:
                 points = out[label][system] = []
                 for concurrency in plan.call_next_concurrencies:
                     fill = _fill_size(plan, restaurants)
-                    asyncio.run(seed.fill_queues(url, restaurants=restaurants, per_restaurant=fill))
+                    since = asyncio.run(seed.fill_queues(url, restaurants=restaurants, per_restaurant=fill))
                     measurement, run_ops = closed_loop(
                         ctx,
                         system=system,
@@ -519,7 +486,7 @@ def scenario_call_next(ctx: Context) -> None:
                     points.append(measurement.as_dict())
                     ctx.progress(f"  s3 {label}: {_point(measurement)}")
                     if system == "waitline":
-                        final = asyncio.run(postgres_final_state(url))
+                        final = asyncio.run(postgres_final_state(url, since=since))
                         verdicts.append(verdict(f"call-next-{restaurants}-c{concurrency}", ops, final, ctx))
 
     ctx.progress("scenario 3: call-next — pgbench, the same statement (-M prepared)")
