@@ -10,8 +10,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bench import report_cost
 from bench.checker import Op
 from bench.loadgen import percentile
+from bench.markdown import table
 from bench.rush import RushConfig, RushResult
 
 # Operations that reach the database (a recovery is seen on these).
@@ -273,7 +275,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             back is not None and back <= _BACK_WITHIN_SECONDS,
             f"{back} s",
         )
-    return out
+    return out + report_cost.targets(results)
 
 
 # --- plots ------------------------------------------------------------------------------------------------
@@ -436,20 +438,6 @@ def plot_rush(results: dict[str, Any], path: Path) -> None:
 # --- report.md --------------------------------------------------------------------------------------------
 
 
-def _fmt(value: Any, suffix: str = "") -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        return f"{value:,.1f}{suffix}" if abs(value) >= 10 else f"{value:.2f}{suffix}"
-    return f"{value}{suffix}"
-
-
-def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-    lines += ["| " + " | ".join(_fmt(cell) for cell in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def _points_table(systems: dict[str, Any]) -> str:
     rows = []
     for system, points in systems.items():
@@ -473,7 +461,7 @@ def _points_table(systems: dict[str, Any]) -> str:
                     f"{pct(cpu['other_share'])}",
                 ]
             )
-    return _table(
+    return table(
         [
             "system",
             "clients",
@@ -580,7 +568,7 @@ def render(results: dict[str, Any]) -> str:
     if rows:
         add("## The ratio table\n")
         add(
-            _table(
+            table(
                 [
                     "scenario",
                     "clients",
@@ -615,7 +603,7 @@ def render(results: dict[str, Any]) -> str:
     if goals:
         add("## Targets\n")
         add(
-            _table(
+            table(
                 ["target", "met?", "figure"],
                 [[g["target"], "met" if g["met"] else "NOT met", g["figure"]] for g in goals],
             )
@@ -641,7 +629,7 @@ def render(results: dict[str, Any]) -> str:
             ]
         )
     add(
-        _table(
+        table(
             [
                 "history",
                 "verdict",
@@ -683,6 +671,7 @@ def render(results: dict[str, Any]) -> str:
             add(_rush_section(scenarios[number]))
     if "4" in scenarios or "5" in scenarios:
         add("![throughput over time, faults marked](rush_timeline.png)\n")
+    parts += report_cost.sections(results)
     add("## Where the time goes\n")
     cpu_rows = _per_request_cpu(results)
     if cpu_rows:
@@ -692,7 +681,7 @@ def render(results: dict[str, Any]) -> str:
             "load generator's rusage):\n"
         )
         add(
-            _table(
+            table(
                 [
                     "scenario",
                     "system",
@@ -710,18 +699,18 @@ def render(results: dict[str, Any]) -> str:
     if profile and profile.get("samples"):
         add(_PROFILE.format(**profile))
         add(
-            _table(["package", "share of samples"], [[n, f"{s:.1%}"] for n, s in profile["self_by_package"]])
+            table(["package", "share of samples"], [[n, f"{s:.1%}"] for n, s in profile["self_by_package"]])
             + "\n"
         )
         add("Inclusive (the package anywhere on the stack; a request spends time inside several at once):\n")
         add(
-            _table(
+            table(
                 ["package", "share of samples"], [[n, f"{s:.1%}"] for n, s in profile["inclusive_by_package"]]
             )
             + "\n"
         )
         add("Top functions by self time:\n")
-        add(_table(["function", "share"], [[n, f"{s:.1%}"] for n, s in profile["self_by_function"]]) + "\n")
+        add(table(["function", "share"], [[n, f"{s:.1%}"] for n, s in profile["self_by_function"]]) + "\n")
     return "\n".join(parts) + "\n"
 
 
@@ -768,7 +757,7 @@ def _rush_section(summary: dict[str, Any]) -> str:
                 else ""
             ),
         ),
-        _table(
+        table(
             [
                 "request",
                 "attempts",

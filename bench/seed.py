@@ -12,6 +12,7 @@ import asyncio
 import shutil
 import sqlite3
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -44,9 +45,16 @@ def _rows(count: int) -> list[tuple[str, str, str, str]]:
 
 async def make_postgres_template(admin_url: str, url_of: dict[str, str], restaurants: int) -> None:
     """Create, migrate and seed the template database (``url_of[TEMPLATE]`` is its URL)."""
-    await execute(admin_url, f"DROP DATABASE IF EXISTS {TEMPLATE}", f"CREATE DATABASE {TEMPLATE}")
-    await migrate_database(url_of[TEMPLATE])
-    connection = await asyncpg.connect(url_of[TEMPLATE])
+    await make_database(admin_url, TEMPLATE, url_of[TEMPLATE], restaurants, migrate=migrate_database)
+
+
+async def make_database(
+    admin_url: str, name: str, url: str, restaurants: int, *, migrate: Callable[[str], Awaitable[None]]
+) -> None:
+    """(Re)create database ``name`` at ``url``, bring it to a schema with ``migrate``, and seed it."""
+    await execute(admin_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)", f"CREATE DATABASE {name}")
+    await migrate(url)
+    connection = await asyncpg.connect(url)
     try:
         rows = _rows(restaurants)
         await connection.executemany(
