@@ -100,7 +100,11 @@ def scenario_baseline(ctx: Context) -> None:
     servers = {
         HEAD: waitline_server(HEAD, ctx.pg.url("cost_head"), ctx.work / f"{HEAD}.log", workers=plan.workers),
         BASELINE: waitline_server(
-            BASELINE, baseline_url, ctx.work / f"{BASELINE}.log", workers=plan.workers, **env
+            BASELINE,
+            baseline_url,
+            ctx.work / f"{BASELINE}.log",
+            workers=plan.workers,
+            PYTHONPATH=env["PYTHONPATH"],
         ),
     }
     rounds: list[dict[str, Any]] = []
@@ -184,16 +188,19 @@ def summarise_rounds(rounds: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _cpu_seconds(points: list[dict[str, Any]], group: str) -> float:
     """CPU seconds the group (app, database) spent over the points, from its shares of the box."""
-    return sum(
-        (point["cpu"][f"{group}_share"] or 0) * point["cpu"]["wall_seconds"] * point["cpu"]["cores"]
-        for point in points
-    )
+    seconds = 0.0
+    for point in points:
+        cpu = point["cpu"]
+        seconds += (cpu[f"{group}_share"] or 0) * cpu["wall_seconds"] * cpu["cores"]
+    return seconds
 
 
 def _median(values: list[float]) -> float:
     ordered = sorted(values)
     middle = len(ordered) // 2
-    return ordered[middle] if len(ordered) % 2 else round((ordered[middle - 1] + ordered[middle]) / 2, 2)
+    if len(ordered) % 2:
+        return float(ordered[middle])
+    return round((ordered[middle - 1] + ordered[middle]) / 2, 2)
 
 
 def _round(value: float | None) -> float | None:

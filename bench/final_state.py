@@ -50,10 +50,10 @@ async def sqlite_final_state(path: Path, *, since: Mapping[str, int] | None = No
     with sqlite3.connect(path) as connection:
         connection.row_factory = sqlite3.Row
 
-        def fetch(query: str) -> list[sqlite3.Row]:
-            return connection.execute(query.replace("::text", "")).fetchall()
+        def fetch(query: str) -> list[dict[str, Any]]:
+            return [dict(row) for row in connection.execute(query.replace("::text", "")).fetchall()]
 
-        rows = [{**dict(row), "called": bool(row["called"])} for row in fetch(_ROWS)]
+        rows = [{**row, "called": bool(row["called"])} for row in fetch(_ROWS)]
         tokens, events, slugs = fetch(_LAST_TOKENS), fetch(_EVENTS), fetch(_SLUGS)
     connection.close()
     return await _final_state(f"sqlite:///{path}", rows, tokens, events, slugs, since or {})

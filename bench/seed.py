@@ -106,9 +106,8 @@ async def fill_queues(url: str, *, restaurants: int, per_restaurant: int) -> dic
                     entry_id = uuid.uuid4()
                     name, mobile, key = f"Waiting {r}-{n}", f"+4471{n:08d}", f"fill-{r}-{n}"
                     entries.append((entry_id, rid, n, name, mobile, 1 + n % 6, "waiting", key))
-                    event = _joined(rid, entry_id, n, head)
+                    event, head = _joined(rid, entry_id, n, head)
                     events.append(event)
-                    head = ChainHead(event[1], event[-1])
                 heads.append((rid, per_restaurant, head.seq, head.hash))
             await connection.copy_records_to_table("queue_entry", records=entries, columns=_FILL_COLUMNS)
             await connection.copy_records_to_table("queue_event", records=events, columns=_EVENT_COLUMNS)
@@ -147,8 +146,10 @@ _EVENT_COLUMNS = (
 )
 
 
-def _joined(rid: uuid.UUID, entry_id: uuid.UUID, token: int, head: ChainHead) -> tuple[object, ...]:
-    """A guest's `joined` event chained onto ``head``, as a row of _EVENT_COLUMNS."""
+def _joined(
+    rid: uuid.UUID, entry_id: uuid.UUID, token: int, head: ChainHead
+) -> tuple[tuple[object, ...], ChainHead]:
+    """A guest's `joined` event chained onto ``head``, as a row of _EVENT_COLUMNS; and the new head."""
     seq, at = head.seq + 1, datetime.now(UTC)
     encoding = canonical_encoding(
         restaurant_id=rid,
@@ -163,7 +164,8 @@ def _joined(rid: uuid.UUID, entry_id: uuid.UUID, token: int, head: ChainHead) ->
         at=at,
     )
     event_hash = chain_hash(head.hash, encoding)
-    return (rid, seq, EventType.JOINED.value, entry_id, token, GUEST.kind.value, at, head.hash, event_hash)
+    row = (rid, seq, EventType.JOINED.value, entry_id, token, GUEST.kind.value, at, head.hash, event_hash)
+    return row, ChainHead(seq, event_hash)
 
 
 def make_sqlite_template(path: Path, restaurants: int) -> None:
