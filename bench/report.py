@@ -547,6 +547,7 @@ concurrency on the same data (1,000 restaurants, or the one hot restaurant).
 connections: the join as BEGIN / UPDATE counter RETURNING / INSERT / COMMIT (four round trips, no event \
 appended), call-next as the same one statement (with its event); no idempotency, limits, validation \
 beyond pydantic, logs, metrics or staff authentication.
+- Each scenario starts with a `CHECKPOINT`: what earlier ones wrote is flushed before it, not during it.
 - Closed loop, {seconds} s per point after a {warmup_seconds} s warm-up; wrk's latencies are per request, \
 pgbench's per transaction (from its per-transaction log).
 """
