@@ -6,6 +6,11 @@ from collections.abc import Sequence
 from typing import Any
 
 
+def pct(share: float | None) -> str:
+    """A share of the box as a percentage; n/a where it could not be measured."""
+    return "n/a" if share is None else f"{share:.0%}"
+
+
 def fmt(value: Any, suffix: str = "") -> str:
     if value is None:
         return "–"

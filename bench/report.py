@@ -13,18 +13,13 @@ from typing import Any
 from bench import report_cost
 from bench.checker import Op
 from bench.loadgen import percentile
-from bench.markdown import table
+from bench.markdown import pct, table
 from bench.rush import RushConfig, RushResult
 
 # Operations that reach the database (a recovery is seen on these).
 _DATABASE_KINDS = {"join", "call_next", "poll", "dashboard", "seat", "no_show", "leave"}
 _TIMEOUT_LIMIT_SECONDS = 6.0
 _BACK_WITHIN_SECONDS = 5.0
-
-
-def pct(share: float | None) -> str:
-    """A share of the box as a percentage; n/a where it could not be measured."""
-    return "n/a" if share is None else f"{share:.0%}"
 
 
 # --- the rush ---------------------------------------------------------------------------------------------

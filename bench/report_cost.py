@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.markdown import table
+from bench.markdown import pct, table
 
 # The systems bench/cost.py compares: waitline at HEAD and at the baseline (6); pgbench on schema 0004, on
 # the event log, and on the event log with the app's NOTIFY after each join (7).
@@ -94,6 +94,7 @@ def sections(results: dict[str, Any]) -> list[str]:
         )
         parts.append(_rounds_table(six) + "\n")
         parts.append(_totals_table(six) + "\n")
+        parts.append(_cpu_per_join(six))
         if six.get("profiles"):
             parts.append(_profiles(six) + "\n")
     seven = scenarios.get("7")
@@ -115,11 +116,12 @@ def _rounds_table(six: dict[str, Any]) -> str:
             ratio,
             measured[HEAD]["latency_ms"]["p99"],
             measured[BASELINE]["latency_ms"]["p99"],
+            " / ".join(pct(measured[system]["cpu"]["other_share"]) for system in (HEAD, BASELINE)),
         ]
         for measured, ratio in zip(six["rounds"], six["round_ratios"], strict=True)
     ]
     headers = ["round", "order", "HEAD req/s", "baseline req/s", "HEAD / baseline", "p99 HEAD ms",
-               "p99 baseline ms"]  # fmt: skip
+               "p99 baseline ms", "other work's CPU, HEAD / baseline"]  # fmt: skip
     return table(headers, rows)
 
 
@@ -137,6 +139,30 @@ def _totals_table(six: dict[str, Any]) -> str:
     headers = ["waitline", "req/s (all rounds)", "p99 ms (median of rounds)", "app CPU ms/join",
                "PostgreSQL CPU ms/join"]  # fmt: skip
     return table(headers, rows)
+
+
+def _cpu_per_join(six: dict[str, Any]) -> str:
+    """The steadier figure on a shared box: what a join costs in CPU, whoever else ran meanwhile."""
+    head, baseline = (six["totals"][system] for system in (HEAD, BASELINE))
+    cost = {
+        name: (totals["app_cpu_ms_per_join"] or 0) + (totals["database_cpu_ms_per_join"] or 0)
+        for name, totals in (("head", head), ("baseline", baseline))
+    }
+    rounds = six["round_ratios"]
+    spread = (
+        f"The rounds disagree by up to {max(rounds) / min(rounds):.2f}×: other work on the box came and went "
+        "(the last column). "
+        if min(rounds) and max(rounds) / min(rounds) > 1.2
+        else ""
+    )
+    if not cost["baseline"]:
+        return ""
+    ratio = cost["head"] / cost["baseline"]
+    return (
+        f"{spread}CPU per join, app and PostgreSQL together: HEAD {cost['head']:.2f} ms, baseline "
+        f"{cost['baseline']:.2f} ms = {ratio:.2f}×; where the box's CPU is the bound, throughput goes as the "
+        f"inverse: {1 / ratio:.2f}×.\n"
+    )
 
 
 def _profiles(six: dict[str, Any]) -> str:

@@ -21,6 +21,7 @@ from bench import checker, loadgen, profile, report, seed
 from bench.checker import FinalState, Op
 from bench.final_state import postgres_final_state, sqlite_final_state
 from bench.loadgen import CpuProbe, Measurement, WrkLog
+from bench.markdown import pct
 from bench.processes import Server, bare_server, waitline_server
 from bench.rush import FaultEvent, Instances, Rush, RushConfig, RushResult
 
@@ -186,9 +187,9 @@ def point_line(m: Measurement) -> str:
     return (
         f"{m.system:<16} c={m.concurrency:<3} {m.throughput:8.1f}/s  p50 {m.latency_ms['p50']:7.2f}  "
         f"p99 {m.latency_ms['p99']:7.2f}  max {m.latency_ms['max']:7.1f} ms  "
-        f"cpu: loadgen {report.pct(cpu['loadgen_share'])} app {report.pct(cpu['app_share'])} "
-        f"db {report.pct(cpu['database_share'])} "
-        f"other {report.pct(cpu['other_share'])}  {m.statuses}"
+        f"cpu: loadgen {pct(cpu['loadgen_share'])} app {pct(cpu['app_share'])} "
+        f"db {pct(cpu['database_share'])} "
+        f"other {pct(cpu['other_share'])}  {m.statuses}"
     )
 
 
