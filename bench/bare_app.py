@@ -4,7 +4,8 @@ staff authentication.
 
 - Join: the transaction in four round trips (BEGIN; UPDATE the counter RETURNING the token; INSERT the
   entry; COMMIT), as a straightforward app would write it.
-- Call-next: the very statement waitline runs (``_CLAIM_NEXT``), one round trip.
+- Call-next: the very statement waitline runs (``waitline_call_next``: the claim and its `called` event),
+  one round trip. (The join writes no event: it is the plain transaction, nothing more.)
 
 Run: ``BARE_DATABASE_URL=postgresql://… uvicorn --factory bench.bare_app:create_app``.
 """
@@ -49,19 +50,11 @@ INSERT = """
     VALUES ($1, $2, $3, $4, $5, $6, 'waiting', $7)
     RETURNING id, token_number, status, name, party_size, created_at, called_at
 """
-# waitline's _CLAIM_NEXT, word for word (PostgreSQL rendering).
-CLAIM_NEXT = """
-    UPDATE queue_entry SET status = 'called', called_at = now()
-    WHERE id = (
-        SELECT id FROM queue_entry
-        WHERE restaurant_id = $1 AND status = 'waiting'
-          AND (CAST($2 AS INTEGER) IS NULL OR party_size <= $2)
-        ORDER BY token_number
-        LIMIT 1
-        FOR UPDATE SKIP LOCKED
+# waitline's _CALL_NEXT_POSTGRESQL (store/calls.py), word for word but for the actor: an API token.
+CALL_NEXT = """
+    SELECT *, NULL AS position FROM waitline_call_next(
+        CAST($1 AS uuid), CAST($2 AS integer), 'api_token', 'bare', NULL
     )
-    RETURNING id, restaurant_id, token_number, name, mobile, party_size, status,
-              created_at, called_at, finished_at, NULL AS position
 """
 
 
@@ -118,7 +111,7 @@ def create_app() -> FastAPI:
         restaurant_id: uuid.UUID, body: Annotated[CallNextBody | None, Body()] = None
     ) -> Response | dict[str, Any]:
         max_party_size = body.max_party_size if body else None
-        row = await pools[0].fetchrow(CLAIM_NEXT, restaurant_id, max_party_size)
+        row = await pools[0].fetchrow(CALL_NEXT, restaurant_id, max_party_size)
         if row is None:
             return Response(status_code=204)
         return _entry(row, mobileNumber=row["mobile"])

@@ -20,7 +20,9 @@ What counts, in Jepsen's words:
   of a phone retrying: not an anomaly, counted for information).
 
 Besides: tokens of each restaurant must be exactly 1..last_token (unique and contiguous), and every
-idempotency key must map to one entry, in every acknowledgement and in the database.
+idempotency key must map to one entry, in every acknowledgement and in the database. Where the schema has
+the event log, it must hold one event per change the database shows, and each chain must verify
+(``bench/eventcheck.py``).
 
 Clients that cannot tell which request an error answered (wrk, for a 5xx or a socket timeout) record an
 ``unknown`` join or call with no key; each such attempt may account for one otherwise unexpected entry.
@@ -34,6 +36,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+from bench import eventcheck
+from bench.eventcheck import LoggedEvent, check_events
 
 Outcome = Literal["ok", "fail", "unknown"]
 Kind = Literal["join", "call_next", "seat", "no_show", "leave", "cancel", "poll", "dashboard"]
@@ -86,6 +91,10 @@ class FinalState:
     rows: Sequence[Row]
     # Each restaurant's token counter (restaurants the history touched, at least).
     last_tokens: Mapping[str, int]
+    # The event log's entries since the history began (None: a schema without the log, nothing to judge),
+    # and what `verify` found wrong with each restaurant's chain.
+    events: Sequence[LoggedEvent] | None = None
+    broken_chains: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -119,8 +128,8 @@ ANOMALIES = (
 
 
 class _Findings:
-    def __init__(self) -> None:
-        self.anomalies: Counter[str] = Counter({name: 0 for name in ANOMALIES})
+    def __init__(self, anomalies: Sequence[str]) -> None:
+        self.anomalies: Counter[str] = Counter({name: 0 for name in anomalies})
         self.examples: dict[str, list[str]] = defaultdict(list)
 
     def add(self, anomaly: str, example: str, count: int = 1) -> None:
@@ -131,7 +140,7 @@ class _Findings:
 
 def check(history: Iterable[Op], final: FinalState) -> Verdict:
     ops = list(history)
-    found = _Findings()
+    found = _Findings(ANOMALIES + (eventcheck.ANOMALIES if final.events is not None else ()))
     rows_by_key: dict[tuple[str, str], list[Row]] = defaultdict(list)
     row_by_id: dict[str, Row] = {}
     for row in final.rows:
@@ -154,6 +163,8 @@ def check(history: Iterable[Op], final: FinalState) -> Verdict:
     _check_database(final, joins, rows_by_key, anonymous_unknown_joins, found)
     called_ok = _check_calls(ops, row_by_id, final, found)
     _check_transitions(ops, row_by_id, found)
+    if final.events is not None:
+        check_events(final.rows, final.events, final.broken_chains, found)
 
     outcomes = Counter(_logical_outcome(attempts) for attempts in joins.values())
     retried = [
@@ -174,6 +185,8 @@ def check(history: Iterable[Op], final: FinalState) -> Verdict:
         "calls_acknowledged": called_ok,
         "entries_in_database": len(final.rows),
     }
+    if final.events is not None:
+        counts["events_judged"] = len(final.events)
     anomalies = dict(found.anomalies)
     return Verdict(
         valid=not any(anomalies.values()),

@@ -269,7 +269,7 @@ def run_wrk(
 def run_pgbench(
     *,
     system: str,
-    script: str,
+    script: str | Path,
     database_url: str,
     concurrency: int,
     seconds: float,
@@ -277,7 +277,8 @@ def run_pgbench(
     workdir: Path,
     probe: CpuProbe,
 ) -> Measurement:
-    """``pgbench -M prepared`` with a custom script; latencies from its per-transaction log."""
+    """``pgbench -M prepared`` with a custom script (a name in bench/pgbench/, or a path); latencies from its
+    per-transaction log."""
     logs = Path(tempfile.mkdtemp(prefix="pgbench-", dir=workdir))
     threads = min(concurrency, 2)
     command = [
@@ -300,7 +301,7 @@ def run_pgbench(
     for name, value in variables.items():
         command += ["-D", f"{name}={value}"]
     command.append(database_url)
-    output = workdir / f"{system}-{script}-c{concurrency}.pgbench.txt"
+    output = workdir / f"{system}-{Path(script).name}-c{concurrency}.pgbench.txt"
     returncode, cpu = run_with_cpu(command, probe=probe, output=output)
     text = output.read_text(errors="replace")
     if returncode != 0:

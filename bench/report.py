@@ -10,19 +10,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bench import report_cost
 from bench.checker import Op
 from bench.loadgen import percentile
+from bench.markdown import pct, table
 from bench.rush import RushConfig, RushResult
 
 # Operations that reach the database (a recovery is seen on these).
 _DATABASE_KINDS = {"join", "call_next", "poll", "dashboard", "seat", "no_show", "leave"}
 _TIMEOUT_LIMIT_SECONDS = 6.0
 _BACK_WITHIN_SECONDS = 5.0
-
-
-def pct(share: float | None) -> str:
-    """A share of the box as a percentage; n/a where it could not be measured."""
-    return "n/a" if share is None else f"{share:.0%}"
 
 
 # --- the rush ---------------------------------------------------------------------------------------------
@@ -273,7 +270,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             back is not None and back <= _BACK_WITHIN_SECONDS,
             f"{back} s",
         )
-    return out
+    return out + report_cost.targets(results)
 
 
 # --- plots ------------------------------------------------------------------------------------------------
@@ -436,20 +433,6 @@ def plot_rush(results: dict[str, Any], path: Path) -> None:
 # --- report.md --------------------------------------------------------------------------------------------
 
 
-def _fmt(value: Any, suffix: str = "") -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        return f"{value:,.1f}{suffix}" if abs(value) >= 10 else f"{value:.2f}{suffix}"
-    return f"{value}{suffix}"
-
-
-def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-    lines += ["| " + " | ".join(_fmt(cell) for cell in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def _points_table(systems: dict[str, Any]) -> str:
     rows = []
     for system, points in systems.items():
@@ -473,7 +456,7 @@ def _points_table(systems: dict[str, Any]) -> str:
                     f"{pct(cpu['other_share'])}",
                 ]
             )
-    return _table(
+    return table(
         [
             "system",
             "clients",
@@ -553,12 +536,13 @@ default pool (10 + 10 overflow). The load generator plays the load balancer: it 
 (198.18.0.0/15). Every join has its own mobile number and idempotency key: no limit refuses the bench, \
 yet both are counted on every join.
 - The ceiling: `pgbench -M prepared` runs the same SQL (`bench/pgbench/*.sql`: one `waitline_join(...)` \
-call with the same parameters and both rate-limit keys; the `_CLAIM_NEXT` statement) at the same \
+call with the same parameters and both rate-limit keys; one `waitline_call_next(...)` call) at the same \
 concurrency on the same data (1,000 restaurants, or the one hot restaurant).
 - The second reference: `bench/bare_app.py`, FastAPI + asyncpg with the same URLs, workers and 20 \
-connections: the join as BEGIN / UPDATE counter RETURNING / INSERT / COMMIT (four round trips), call-next \
-as the same one statement; no idempotency, limits, validation beyond pydantic, logs, metrics or staff \
-authentication.
+connections: the join as BEGIN / UPDATE counter RETURNING / INSERT / COMMIT (four round trips, no event \
+appended), call-next as the same one statement (with its event); no idempotency, limits, validation \
+beyond pydantic, logs, metrics or staff authentication.
+- Each scenario starts with a `CHECKPOINT`: what earlier ones wrote is flushed before it, not during it.
 - Closed loop, {seconds} s per point after a {warmup_seconds} s warm-up; wrk's latencies are per request, \
 pgbench's per transaction (from its per-transaction log).
 """
@@ -580,7 +564,7 @@ def render(results: dict[str, Any]) -> str:
     if rows:
         add("## The ratio table\n")
         add(
-            _table(
+            table(
                 [
                     "scenario",
                     "clients",
@@ -615,7 +599,7 @@ def render(results: dict[str, Any]) -> str:
     if goals:
         add("## Targets\n")
         add(
-            _table(
+            table(
                 ["target", "met?", "figure"],
                 [[g["target"], "met" if g["met"] else "NOT met", g["figure"]] for g in goals],
             )
@@ -641,7 +625,7 @@ def render(results: dict[str, Any]) -> str:
             ]
         )
     add(
-        _table(
+        table(
             [
                 "history",
                 "verdict",
@@ -683,6 +667,7 @@ def render(results: dict[str, Any]) -> str:
             add(_rush_section(scenarios[number]))
     if "4" in scenarios or "5" in scenarios:
         add("![throughput over time, faults marked](rush_timeline.png)\n")
+    parts += report_cost.sections(results)
     add("## Where the time goes\n")
     cpu_rows = _per_request_cpu(results)
     if cpu_rows:
@@ -692,7 +677,7 @@ def render(results: dict[str, Any]) -> str:
             "load generator's rusage):\n"
         )
         add(
-            _table(
+            table(
                 [
                     "scenario",
                     "system",
@@ -710,18 +695,18 @@ def render(results: dict[str, Any]) -> str:
     if profile and profile.get("samples"):
         add(_PROFILE.format(**profile))
         add(
-            _table(["package", "share of samples"], [[n, f"{s:.1%}"] for n, s in profile["self_by_package"]])
+            table(["package", "share of samples"], [[n, f"{s:.1%}"] for n, s in profile["self_by_package"]])
             + "\n"
         )
         add("Inclusive (the package anywhere on the stack; a request spends time inside several at once):\n")
         add(
-            _table(
+            table(
                 ["package", "share of samples"], [[n, f"{s:.1%}"] for n, s in profile["inclusive_by_package"]]
             )
             + "\n"
         )
         add("Top functions by self time:\n")
-        add(_table(["function", "share"], [[n, f"{s:.1%}"] for n, s in profile["self_by_function"]]) + "\n")
+        add(table(["function", "share"], [[n, f"{s:.1%}"] for n, s in profile["self_by_function"]]) + "\n")
     return "\n".join(parts) + "\n"
 
 
@@ -768,7 +753,7 @@ def _rush_section(summary: dict[str, Any]) -> str:
                 else ""
             ),
         ),
-        _table(
+        table(
             [
                 "request",
                 "attempts",

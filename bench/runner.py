@@ -1,34 +1,28 @@
-"""``bench/run``: every scenario of the bench against real ``waitline serve`` processes on a private
-PostgreSQL (and the join scenario on SQLite), with pgbench and the bare app beside it, the checker over
-every history, and the report. ``python -m bench --help`` for the options."""
+"""The bench's plan and scenarios 1-5 against real ``waitline serve`` processes on a private PostgreSQL
+(and the join scenario on SQLite), with pgbench and the bare app beside them, and the checker over every
+history. ``bench/main.py`` runs them (``python -m bench --help``); ``bench/cost.py`` holds scenarios 6-7."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 import math
-import os
-import platform
 import resource
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import asyncpg
+from tests.postgres import PostgresServer
 
 from bench import checker, loadgen, profile, report, seed
-from bench.checker import FinalState, Op, Row
+from bench.checker import FinalState, Op
+from bench.final_state import postgres_final_state, sqlite_final_state
 from bench.loadgen import CpuProbe, Measurement, WrkLog
-from bench.pgserver import PrivatePostgres, private_postgres
-from bench.processes import ROOT, Server, bare_server, waitline_server
+from bench.markdown import pct
+from bench.processes import Server, bare_server, waitline_server
 from bench.rush import FaultEvent, Instances, Rush, RushConfig, RushResult
 
 
@@ -49,6 +43,11 @@ class Plan:
     profile_seconds: int = 6
     # Also measure waitline's default pool (10 + 10 overflow) at this many clients (0: do not).
     default_pool_concurrency: int = 32
+    # Scenario 6: joins through waitline at HEAD and at this commit (main before the event log), in this
+    # many alternating rounds at this many clients.
+    baseline: str = "1333534"
+    cost_rounds: int = 6
+    cost_concurrency: int = 32
 
 
 _QUICK_RUSH = RushConfig(
@@ -73,6 +72,8 @@ QUICK = Plan(
     profile_seconds=1,
     workers=1,
     default_pool_concurrency=4,
+    cost_rounds=1,
+    cost_concurrency=4,
 )
 
 
@@ -88,7 +89,7 @@ class Progress:
 @dataclass
 class Context:
     plan: Plan
-    pg: PrivatePostgres
+    pg: PostgresServer
     work: Path
     use_wrk: bool
     progress: Progress
@@ -151,41 +152,6 @@ def socket_errors(measurement: Measurement, kind: str) -> list[Op]:
     return [Op(kind=kind, outcome="unknown") for _ in range(count)]  # type: ignore[arg-type]
 
 
-_FINAL_ROWS = """
-    SELECT restaurant_id::text AS restaurant, id::text AS entry_id, token_number AS token, status,
-           idempotency_key AS key, called_at IS NOT NULL AS called
-    FROM queue_entry
-"""
-_LAST_TOKENS = "SELECT restaurant_id::text AS restaurant, last_token FROM token_sequence"
-
-
-async def postgres_final_state(url: str) -> FinalState:
-    connection = await asyncpg.connect(url)
-    try:
-        rows = await connection.fetch(_FINAL_ROWS)
-        tokens = await connection.fetch(_LAST_TOKENS)
-    finally:
-        await connection.close()
-    return FinalState(
-        rows=[Row(**dict(row)) for row in rows],
-        last_tokens={row["restaurant"]: int(row["last_token"]) for row in tokens},
-    )
-
-
-def sqlite_final_state(path: Path) -> FinalState:
-    import sqlite3
-
-    with sqlite3.connect(path) as connection:
-        connection.row_factory = sqlite3.Row
-        rows = connection.execute(_FINAL_ROWS.replace("::text", "")).fetchall()
-        tokens = connection.execute(_LAST_TOKENS.replace("::text", "")).fetchall()
-    connection.close()
-    return FinalState(
-        rows=[Row(**{**dict(row), "called": bool(row["called"])}) for row in rows],
-        last_tokens={row["restaurant"]: int(row["last_token"]) for row in tokens},
-    )
-
-
 def fill_ops(restaurants: int, per_restaurant: int) -> list[Op]:
     """The guests a call-next fill put in the queues, as acknowledged joins (see seed._FILL)."""
     return [
@@ -216,14 +182,14 @@ def running(server: Server) -> Iterator[Server]:
         server.stop()
 
 
-def _point(m: Measurement) -> str:
+def point_line(m: Measurement) -> str:
     cpu = m.cpu.as_dict()
     return (
         f"{m.system:<16} c={m.concurrency:<3} {m.throughput:8.1f}/s  p50 {m.latency_ms['p50']:7.2f}  "
         f"p99 {m.latency_ms['p99']:7.2f}  max {m.latency_ms['max']:7.1f} ms  "
-        f"cpu: loadgen {report.pct(cpu['loadgen_share'])} app {report.pct(cpu['app_share'])} "
-        f"db {report.pct(cpu['database_share'])} "
-        f"other {report.pct(cpu['other_share'])}  {m.statuses}"
+        f"cpu: loadgen {pct(cpu['loadgen_share'])} app {pct(cpu['app_share'])} "
+        f"db {pct(cpu['database_share'])} "
+        f"other {pct(cpu['other_share'])}  {m.statuses}"
     )
 
 
@@ -258,7 +224,8 @@ def closed_loop(
             probe=probe,
             concurrency=concurrency,
             seconds=duration,
-            script_args=[str(restaurants), str(run)],
+            # The script's mobile numbers take the run number 0-49: no database sees two runs 50 apart.
+            script_args=[str(restaurants), str(run % 50)],
             first=first,
             workdir=ctx.work,
             prefix=f"{system}-{label}-c{concurrency}-{run}",
@@ -294,7 +261,7 @@ def http_joins(
             )
             ops += run_ops
             figures[scenario].append(measurement.as_dict())
-            ctx.progress(f"  s{scenario} {_point(measurement)}")
+            ctx.progress(f"  s{scenario} {point_line(measurement)}")
     return figures, ops
 
 
@@ -340,7 +307,7 @@ def pgbench_points(
             }
             measurement.ok = called
         points.append(measurement.as_dict())
-        ctx.progress(f"  {_point(measurement)}")
+        ctx.progress(f"  {point_line(measurement)}")
     return points
 
 
@@ -367,7 +334,7 @@ def scenario_joins(ctx: Context) -> None:
     )
 
     if plan.default_pool_concurrency:
-        checks["joins with the default pool (scenario 1)"] = default_pool_point(ctx, out)
+        checks["joins with the default pool (scenario 1)"] = default_poolpoint_line(ctx, out)
 
     ctx.progress("scenario 1+2: joins — bare FastAPI + asyncpg reference (four round trips)")
     seed_clone(ctx, "joins_bare")
@@ -398,14 +365,16 @@ def scenario_joins(ctx: Context) -> None:
             ctx, "waitline-sqlite", sqlite, ctx.probe([sqlite], database=False), [("1", plan.restaurants)]
         )
     out["1"]["waitline-sqlite"] = figures["1"]
-    checks["joins on SQLite (scenario 1)"] = verdict("joins-sqlite", ops, sqlite_final_state(path), ctx)
+    checks["joins on SQLite (scenario 1)"] = verdict(
+        "joins-sqlite", ops, asyncio.run(sqlite_final_state(path)), ctx
+    )
 
     ctx.results["scenarios"]["1"] = out["1"]
     ctx.results["scenarios"]["2"] = out["2"]
     ctx.results["checker"].update(checks)
 
 
-def default_pool_point(ctx: Context, out: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def default_poolpoint_line(ctx: Context, out: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Scenario 1 at one concurrency with waitline's default pool: 10 connections kept, 10 more opened and
     closed around each request past the tenth."""
     concurrency = ctx.plan.default_pool_concurrency
@@ -434,23 +403,25 @@ def default_pool_point(ctx: Context, out: dict[str, dict[str, Any]]) -> dict[str
             label="s1",
         )
     out["1"]["waitline-default-pool"] = [measurement.as_dict()]
-    ctx.progress(f"  s1 {_point(measurement)}")
+    ctx.progress(f"  s1 {point_line(measurement)}")
     return verdict("joins-default-pool", ops, asyncio.run(postgres_final_state(url)), ctx)
 
 
-def profile_join(ctx: Context, server: Server) -> tuple[dict[str, Any], list[Op]]:
+def profile_join(
+    ctx: Context, server: Server, system: str = "waitline", concurrency: int = 32
+) -> tuple[dict[str, Any], list[Op]]:
     """py-spy on waitline's workers while wrk joins at 32 clients (not one of the measured runs); the joins
     it made go into the history like any others."""
     assert server.process is not None
-    output = ctx.work / "profile-join.txt"
+    output = ctx.work / f"profile-join-{system}.txt"
     spy = profile.start(server.process.pid, output, seconds=ctx.plan.profile_seconds)
     measurement, ops = closed_loop(
         ctx,
-        system="waitline",
+        system=system,
         script="join.lua",
         server=server,
         probe=ctx.probe([server]),
-        concurrency=32,
+        concurrency=concurrency,
         restaurants=ctx.plan.restaurants,
         label="profile",
         warmup=False,
@@ -458,7 +429,12 @@ def profile_join(ctx: Context, server: Server) -> tuple[dict[str, Any], list[Op]
     )
     summary = profile.finish(spy, output)
     summary["throughput_while_profiled"] = round(measurement.throughput, 1)
-    ctx.progress(f"  profiled waitline joins at c=32 with py-spy: {summary.get('samples', 0)} samples")
+    cpu = measurement.cpu
+    if cpu.app_seconds is not None and measurement.ok:
+        summary["app_cpu_ms_per_join"] = round(cpu.app_seconds * 1000 / measurement.ok, 3)
+    ctx.progress(
+        f"  profiled {system} joins at c={concurrency} with py-spy: {summary.get('samples', 0)} samples"
+    )
     return summary, ops
 
 
@@ -503,7 +479,7 @@ def scenario_call_next(ctx: Context) -> None:
                 points = out[label][system] = []
                 for concurrency in plan.call_next_concurrencies:
                     fill = _fill_size(plan, restaurants)
-                    asyncio.run(seed.fill_queues(url, restaurants=restaurants, per_restaurant=fill))
+                    since = asyncio.run(seed.fill_queues(url, restaurants=restaurants, per_restaurant=fill))
                     measurement, run_ops = closed_loop(
                         ctx,
                         system=system,
@@ -516,9 +492,9 @@ def scenario_call_next(ctx: Context) -> None:
                     )
                     ops = fill_ops(restaurants, fill) + run_ops
                     points.append(measurement.as_dict())
-                    ctx.progress(f"  s3 {label}: {_point(measurement)}")
+                    ctx.progress(f"  s3 {label}: {point_line(measurement)}")
                     if system == "waitline":
-                        final = asyncio.run(postgres_final_state(url))
+                        final = asyncio.run(postgres_final_state(url, since=since))
                         verdicts.append(verdict(f"call-next-{restaurants}-c{concurrency}", ops, final, ctx))
 
     ctx.progress("scenario 3: call-next — pgbench, the same statement (-M prepared)")
@@ -664,7 +640,7 @@ def scenario_faults(ctx: Context) -> None:
 
         await until(at[0])
         mark("postgresql: restart -m fast asked")
-        await asyncio.to_thread(ctx.pg.restart_fast)
+        await asyncio.to_thread(ctx.pg.restart)
         mark("postgresql: accepting connections again")
 
         await until(at[1])
@@ -687,121 +663,3 @@ def scenario_faults(ctx: Context) -> None:
     summary["faults"] = [asdict(event) for event in result.faults]
     summary["recovery"] = report.recovery(result)
     ctx.progress(f"  s5 recovery: {summary['recovery']}")
-
-
-# --- the whole run ----------------------------------------------------------------------------------------
-
-
-SCENARIOS: dict[str, Callable[[Context], None]] = {
-    "joins": scenario_joins,
-    "call-next": scenario_call_next,
-    "rush": scenario_rush,
-    "faults": scenario_faults,
-}
-
-
-def environment(pg: PrivatePostgres, plan: Plan, use_wrk: bool) -> dict[str, Any]:
-    def version(command: list[str]) -> str:
-        try:
-            return (
-                subprocess.run(command, capture_output=True, text=True, check=False)
-                .stdout.strip()
-                .splitlines()[0]
-            )
-        except (OSError, IndexError):
-            return "?"
-
-    cpu_model = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores ({cpu_model}), "
-        f"{round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)} GiB",
-        "kernel": platform.release(),
-        "python": platform.python_version(),
-        "postgresql": version([str(pg.bindir / "postgres"), "--version"]),
-        "pgbench": version(["pgbench", "--version"]),
-        "load_generator": version(["wrk", "--version"]).split(" [")[0]
-        if use_wrk
-        else "bench.pyload (Python; wrk not installed)",
-        "load_average_at_start": Path("/proc/loadavg").read_text().split()[:3],
-        "postgresql_settings": pg.settings_text(),
-        "waitline_workers": plan.workers,
-        "git_commit": version(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"]),
-    }
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="bench/run", description=__doc__)
-    parser.add_argument(
-        "--quick", action="store_true", help="a tiny setting (the smoke test's): seconds, not minutes"
-    )
-    parser.add_argument("--out", type=Path, help="where the report goes (default: bench/results/<date>)")
-    parser.add_argument("--work", type=Path, help="where logs and histories go (default: var/bench/<time>)")
-    parser.add_argument("--workers", type=int, help="uvicorn workers per app process in scenarios 1-3")
-    parser.add_argument("--loadgen", choices=("auto", "wrk", "python"), default="auto")
-    parser.add_argument("--only", action="append", choices=sorted(SCENARIOS), help="run only these scenarios")
-    parser.add_argument("--no-profile", action="store_true", help="skip the py-spy profile of the joins")
-    args = parser.parse_args(argv)
-
-    plan = QUICK if args.quick else Plan()
-    if args.workers:
-        plan = replace(plan, workers=args.workers)
-    if args.no_profile:
-        plan = replace(plan, profile_seconds=0)
-    use_wrk = args.loadgen == "wrk" or (args.loadgen == "auto" and loadgen.wrk_available())
-    if args.loadgen == "wrk" and not loadgen.wrk_available():
-        parser.error("wrk is not installed (apt-get install wrk)")
-    if plan.profile_seconds and not profile.available():
-        plan = replace(plan, profile_seconds=0)
-    stamp = datetime.now(UTC)
-    out = args.out or ROOT / "bench" / "results" / stamp.strftime("%Y-%m-%d")
-    work = args.work or ROOT / "var" / "bench" / stamp.strftime("%Y%m%dT%H%M%S")
-    out.mkdir(parents=True, exist_ok=True)
-    work.mkdir(parents=True, exist_ok=True)
-    progress = Progress()
-    progress(
-        f"waitline bench{' (quick)' if args.quick else ''}: report -> {out}, logs and histories -> {work}"
-    )
-
-    with private_postgres() as pg:
-        results: dict[str, Any] = {
-            "environment": environment(pg, plan, use_wrk),
-            "plan": _plan_dict(plan),
-            "scenarios": {},
-            "checker": {},
-        }
-        ctx = Context(plan=plan, pg=pg, work=work, use_wrk=use_wrk, progress=progress, results=results)
-        progress(f"private PostgreSQL on port {pg.port}; seeding {plan.restaurants} restaurants")
-        asyncio.run(
-            seed.make_postgres_template(
-                pg.admin_url, {seed.TEMPLATE: pg.url(seed.TEMPLATE)}, plan.restaurants
-            )
-        )
-        ctx.sqlite_template = work / "template.sqlite3"
-        seed.make_sqlite_template(ctx.sqlite_template, plan.restaurants)
-        for name, scenario in SCENARIOS.items():
-            if args.only and name not in args.only:
-                continue
-            scenario(ctx)
-    results["elapsed_seconds"] = round(time.monotonic() - progress.started, 1)
-    report.write(results, out)
-    progress(f"report: {out / 'report.md'}")
-    valid = all(v["valid"] for v in results["checker"].values())
-    progress("checker: every history VALID" if valid else "checker: ANOMALIES FOUND (see the report)")
-    return 0 if valid else 1
-
-
-def _plan_dict(plan: Plan) -> dict[str, Any]:
-    value: dict[str, Any] = json.loads(json.dumps(asdict(plan)))
-    return value
-
-
-if __name__ == "__main__":
-    sys.exit(main())

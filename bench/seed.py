@@ -1,5 +1,6 @@
 """The bench's data: 1,000 restaurants with staff tokens, made once in a migrated template database and
-cloned for every run; queues filled with waiting guests for the call-next scenarios.
+cloned for every run; queues filled with waiting guests (and their `joined` events) for the call-next
+scenarios.
 
 Restaurant ``i`` (1-based) has slug ``r<i>``, id ``00000000-0000-4000-8000-<i, 12 digits>`` and staff token
 ``wl_bench_<i>``, so that wrk's Lua scripts and pgbench's scripts can name it without looking it up.
@@ -10,6 +11,9 @@ from __future__ import annotations
 import asyncio
 import shutil
 import sqlite3
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
@@ -17,6 +21,8 @@ from tests.conftest import migrate_database
 from tests.postgres import execute
 
 from waitline.auth import token_hash
+from waitline.domain import GUEST, ChainHead, EventType
+from waitline.domain.event import canonical_encoding, chain_hash
 
 RESTAURANTS = 1000
 TEMPLATE = "bench_template"
@@ -39,10 +45,17 @@ def _rows(count: int) -> list[tuple[str, str, str, str]]:
 
 async def make_postgres_template(admin_url: str, url_of: dict[str, str], restaurants: int) -> None:
     """Create, migrate and seed the template database (``url_of[TEMPLATE]`` is its URL)."""
-    await execute(admin_url, f"DROP DATABASE IF EXISTS {TEMPLATE}", f"CREATE DATABASE {TEMPLATE}")
-    await migrate_database(url_of[TEMPLATE])
-    await seed_restaurants(url_of[TEMPLATE], restaurants)
-    connection = await asyncpg.connect(url_of[TEMPLATE])
+    await make_database(admin_url, TEMPLATE, url_of[TEMPLATE], restaurants, migrate=migrate_database)
+
+
+async def make_database(
+    admin_url: str, name: str, url: str, restaurants: int, *, migrate: Callable[[str], Awaitable[None]]
+) -> None:
+    """(Re)create database ``name`` at ``url``, bring it to a schema with ``migrate``, and seed it."""
+    await execute(admin_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)", f"CREATE DATABASE {name}")
+    await migrate(url)
+    await seed_restaurants(url, restaurants)
+    connection = await asyncpg.connect(url)
     try:
         await connection.execute("VACUUM ANALYZE")
     finally:
@@ -77,35 +90,91 @@ async def clone_postgres(admin_url: str, name: str) -> None:
     )
 
 
-# Waiting guests for call-next: tokens 1..per_restaurant in each of the first ``restaurants`` restaurants.
-_FILL = """
-    INSERT INTO queue_entry (id, restaurant_id, token_number, name, mobile, party_size, status,
-                             idempotency_key)
-    SELECT gen_random_uuid(), ('00000000-0000-4000-8000-' || lpad(r::text, 12, '0'))::uuid, n,
-           'Waiting ' || r || '-' || n, '+4471' || lpad(n::text, 8, '0'), 1 + n % 6, 'waiting',
-           'fill-' || r || '-' || n
-    FROM generate_series(1, $1::int) AS r, generate_series(1, $2::int) AS n
-"""
+async def fill_queues(url: str, *, restaurants: int, per_restaurant: int) -> dict[str, int]:
+    """Empty every queue, then put ``per_restaurant`` waiting guests (tokens 1..per_restaurant) in each of
+    the first ``restaurants``, each with its `joined` event chained onto the restaurant's log, as the app
+    would have recorded it. The log is append-only: the events of the guests emptied out stay in it.
 
-
-async def fill_queues(url: str, *, restaurants: int, per_restaurant: int) -> None:
-    """Empty every queue, then put ``per_restaurant`` waiting guests in each of the first ``restaurants``."""
+    Returns every restaurant's log head (its last seq) from before the fill: the events after it are the
+    ones the next history is judged by.
+    """
     connection = await asyncpg.connect(url)
     try:
-        await connection.execute("TRUNCATE queue_entry, rate_limit")
-        await connection.execute("UPDATE token_sequence SET last_token = 0")
-        await connection.execute(_FILL, restaurants, per_restaurant)
-        await connection.execute(
-            "UPDATE token_sequence SET last_token = $2 WHERE restaurant_id IN "
-            "(SELECT ('00000000-0000-4000-8000-' || lpad(r::text, 12, '0'))::uuid "
-            " FROM generate_series(1, $1::int) AS r)",
-            restaurants,
-            per_restaurant,
-        )
+        async with connection.transaction():
+            rows = await connection.fetch("SELECT restaurant_id, last_seq, last_hash FROM token_sequence")
+            before = {row["restaurant_id"]: ChainHead(row["last_seq"], row["last_hash"]) for row in rows}
+            await connection.execute("TRUNCATE queue_entry, rate_limit")
+            await connection.execute("UPDATE token_sequence SET last_token = 0")
+            entries: list[tuple[object, ...]] = []
+            events: list[tuple[object, ...]] = []
+            heads = []
+            for r in range(1, restaurants + 1):
+                rid = uuid.UUID(restaurant_id(r))
+                head = before[rid]
+                for n in range(1, per_restaurant + 1):
+                    entry_id = uuid.uuid4()
+                    name, mobile, key = f"Waiting {r}-{n}", f"+4471{n:08d}", f"fill-{r}-{n}"
+                    entries.append((entry_id, rid, n, name, mobile, 1 + n % 6, "waiting", key))
+                    event, head = _joined(rid, entry_id, n, head)
+                    events.append(event)
+                heads.append((rid, per_restaurant, head.seq, head.hash))
+            await connection.copy_records_to_table("queue_entry", records=entries, columns=_FILL_COLUMNS)
+            await connection.copy_records_to_table("queue_event", records=events, columns=_EVENT_COLUMNS)
+            await connection.executemany(
+                "UPDATE token_sequence SET last_token = $2, last_seq = $3, last_hash = $4 "
+                "WHERE restaurant_id = $1",
+                heads,
+            )
         await connection.execute("VACUUM ANALYZE queue_entry")
         await connection.execute("VACUUM ANALYZE token_sequence")
     finally:
         await connection.close()
+    return {str(rid): head.seq for rid, head in before.items()}
+
+
+_FILL_COLUMNS = (
+    "id",
+    "restaurant_id",
+    "token_number",
+    "name",
+    "mobile",
+    "party_size",
+    "status",
+    "idempotency_key",
+)
+_EVENT_COLUMNS = (
+    "restaurant_id",
+    "seq",
+    "type",
+    "entry_id",
+    "token_number",
+    "actor_kind",
+    "at",
+    "prev_hash",
+    "hash",
+)
+
+
+def _joined(
+    rid: uuid.UUID, entry_id: uuid.UUID, token: int, head: ChainHead
+) -> tuple[tuple[object, ...], ChainHead]:
+    """A guest's `joined` event chained onto ``head``, as a row of _EVENT_COLUMNS; and the new head."""
+    seq, at = head.seq + 1, datetime.now(UTC)
+    encoding = canonical_encoding(
+        restaurant_id=rid,
+        seq=seq,
+        type=EventType.JOINED.value,
+        entry_id=entry_id,
+        token_number=token,
+        actor_kind=GUEST.kind.value,
+        actor_id=None,
+        reason=None,
+        details=None,
+        at=at,
+    )
+    event_hash = chain_hash(head.hash, encoding)
+    row = (rid, seq, EventType.JOINED.value, entry_id, token, GUEST.kind.value, at, head.hash, event_hash)
+    return row, ChainHead(seq, event_hash)
 
 
 def make_sqlite_template(path: Path, restaurants: int) -> None:

@@ -59,8 +59,8 @@ def postgres_admin_url() -> Iterator[str]:
     if postgres.answers(url):
         yield url
         return
-    with postgres.throwaway_server() as throwaway_url:
-        yield throwaway_url
+    with postgres.throwaway_server() as server:
+        yield server.admin_url
 
 
 @pytest.fixture(scope="session")

@@ -186,7 +186,7 @@ async def test_a_pg_dump_under_joins_restores_every_acknowledged_join_and_tokens
     restaurant = await set_up_restaurant(pg_database_url)
     server = server_factory(pg_database_url)
     dump = tmp_path / "waitline.dump"
-    binaries = postgres._binaries()
+    binaries = postgres.binaries()
 
     # README, "Backups", step 1: dump while the service runs (pg_dump reads one consistent snapshot).
     async with joining(server, restaurant) as acknowledged:

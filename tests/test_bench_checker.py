@@ -6,9 +6,12 @@ stopped looking for that anomaly would let the history through and the test woul
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from bench.checker import ANOMALIES, FinalState, Op, Row, Verdict, check, read_history, write_history
+from bench.eventcheck import ANOMALIES as EVENT_ANOMALIES
+from bench.eventcheck import LoggedEvent
 
 LUIGIS = "restaurant-luigis"
 MARIOS = "restaurant-marios"
@@ -225,3 +228,92 @@ def test_a_history_survives_the_round_trip_through_its_file(tmp_path: Path) -> N
     write_history(path, CLEAN_HISTORY)
 
     assert read_history(path) == CLEAN_HISTORY
+
+
+# --- the event log --------------------------------------------------------------------------------------
+
+
+def logged(seq: int, type: str, entry_id: str | None, token: int | None) -> LoggedEvent:
+    return LoggedEvent(restaurant=LUIGIS, seq=seq, type=type, entry_id=entry_id, token=token)
+
+
+# CLEAN_FINAL's changes, one event each: e1 joined, called, seated; e2 joined, called; e3 joined; a pause.
+CLEAN_EVENTS = [
+    logged(1, "joined", "e1", 1),
+    logged(2, "joined", "e2", 2),
+    logged(3, "joined", "e3", 3),
+    logged(4, "called", "e1", 1),
+    logged(5, "called", "e2", 2),
+    logged(6, "seated", "e1", 1),
+    logged(7, "paused", None, None),
+]
+
+
+def with_events(events: list[LoggedEvent], state: FinalState = CLEAN_FINAL, **broken: str) -> FinalState:
+    return replace(state, events=events, broken_chains=broken)
+
+
+def test_a_log_with_one_event_per_change_and_intact_chains_is_valid() -> None:
+    verdict = check(CLEAN_HISTORY, with_events(CLEAN_EVENTS))
+
+    assert verdict.valid, verdict.anomalies
+    assert set(verdict.anomalies) == set(ANOMALIES) | set(EVENT_ANOMALIES)
+    assert verdict.counts["events_judged"] == 7
+
+
+def test_without_an_event_log_nothing_of_it_is_judged() -> None:
+    verdict = check(CLEAN_HISTORY, CLEAN_FINAL)
+
+    assert not set(verdict.anomalies) & set(EVENT_ANOMALIES)
+    assert "events_judged" not in verdict.counts
+
+
+def test_a_change_without_its_event_is_caught() -> None:
+    verdict = check(CLEAN_HISTORY, with_events([e for e in CLEAN_EVENTS if e.seq != 5]))
+
+    assert only(verdict, "events_not_matching_changes") == 1
+    assert "e2" in verdict.examples["events_not_matching_changes"][0]
+
+
+def test_a_change_logged_twice_is_caught() -> None:
+    verdict = check(CLEAN_HISTORY, with_events([*CLEAN_EVENTS, logged(8, "called", "e2", 2)]))
+
+    assert only(verdict, "events_not_matching_changes") == 1
+
+
+def test_an_event_with_another_token_than_its_entry_is_caught() -> None:
+    events = [logged(3, "joined", "e3", 4) if e.seq == 3 else e for e in CLEAN_EVENTS]
+
+    assert only(check(CLEAN_HISTORY, with_events(events)), "events_not_matching_changes") == 1
+
+
+def test_an_ending_the_row_does_not_show_is_caught() -> None:
+    events = [logged(6, "no_show", "e1", 1) if e.seq == 6 else e for e in CLEAN_EVENTS]
+
+    assert only(check(CLEAN_HISTORY, with_events(events)), "events_not_matching_changes") == 1
+
+
+def test_a_guest_who_left_and_a_party_cancelled_by_staff_both_end_cancelled() -> None:
+    history = [joined("k1", "e1", 1), joined("k2", "e2", 2)]
+    state = final(row("e1", 1, "k1", "cancelled"), row("e2", 2, "k2", "cancelled"))
+    events = [
+        logged(1, "joined", "e1", 1),
+        logged(2, "joined", "e2", 2),
+        logged(3, "left", "e1", 1),
+        logged(4, "cancelled", "e2", 2),
+    ]
+
+    assert check(history, with_events(events, state)).valid
+
+
+def test_an_event_whose_entry_is_not_in_the_database_outlived_its_change() -> None:
+    events = [*CLEAN_EVENTS, logged(8, "joined", "e-rolled-back", 4)]
+
+    assert only(check(CLEAN_HISTORY, with_events(events)), "events_without_entry") == 1
+
+
+def test_a_chain_that_does_not_verify_is_caught() -> None:
+    verdict = check(CLEAN_HISTORY, with_events(CLEAN_EVENTS, luigis="seq 3: it was changed"))
+
+    assert only(verdict, "broken_chains") == 1
+    assert "seq 3" in verdict.examples["broken_chains"][0]

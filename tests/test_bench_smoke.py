@@ -39,7 +39,7 @@ def test_the_quick_bench_runs_every_scenario_and_writes_the_report(tmp_path: Pat
 
     assert finished.returncode == 0, finished.stdout[-4000:] + finished.stderr[-4000:]
     results = json.loads((out / "results.json").read_text())
-    assert set(results["scenarios"]) == {"1", "2", "3", "4", "5"}
+    assert set(results["scenarios"]) == {"1", "2", "3", "4", "5", "6", "7"}
     assert set(results["scenarios"]["1"]) == {
         "waitline",
         "waitline-default-pool",
@@ -70,15 +70,36 @@ def test_the_quick_bench_runs_every_scenario_and_writes_the_report(tmp_path: Pat
         "instance-b: exited with 0",
         "instance-b: started again, healthy",
     ]
-    assert len(results["checker"]) == 6
+    # Scenario 6: HEAD and the baseline each joined in every round, the baseline from its own source tree.
+    six = results["scenarios"]["6"]
+    assert Path(six["imported_from"]["waitline-baseline"]).is_relative_to(
+        work / f"baseline-{six['baseline']}"
+    )
+    assert Path(six["imported_from"]["waitline-head"]).is_relative_to(ROOT / "src")
+    assert len(six["rounds"]) == runner.QUICK.cost_rounds
+    assert all(
+        measured[system]["ok"] > 0
+        for measured in six["rounds"]
+        for system in ("waitline-head", "waitline-baseline")
+    )
+    # Scenario 7: pgbench on the three schemas at every concurrency.
+    for points in results["scenarios"]["7"].values():
+        assert [point["concurrency"] for point in points] == list(runner.QUICK.concurrencies)
+        assert all(point["ok"] > 0 for point in points), points
+    assert len(results["checker"]) == 8
     assert all(verdict["valid"] for verdict in results["checker"].values()), results["checker"]
     assert {target["target"] for target in results["targets"]} >= {
         "scenario 5: zero anomalies",
         "scenario 5: no request longer than 6 s",
     }
+    assert {target["target"].split(":")[0].split(",")[0] for target in results["targets"]} >= {
+        "scenario 6",
+        "scenario 7",
+    }
     report = (out / "report.md").read_text()
     assert "## The ratio table" in report and "## The checker's verdicts" in report
     for plot in ("latency_vs_concurrency.png", "call_next.png", "rush_timeline.png"):
         assert (out / plot).read_bytes().startswith(b"\x89PNG"), plot
-    for history in ("joins-postgresql", "joins-sqlite", "rush", "faults"):
+    assert "## Scenario 6: the event log's cost" in report and "## Scenario 7: pgbench" in report
+    for history in ("joins-postgresql", "joins-sqlite", "rush", "faults", "cost-head", "cost-baseline"):
         assert (work / f"history-{history}.jsonl").stat().st_size > 0, history

@@ -13,16 +13,12 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import os
-import shlex
-import subprocess
 import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 
 import asyncpg
 import httpx
@@ -64,75 +60,36 @@ RECOVERY_TIMEOUT_SECONDS = 30.0
 # --- a PostgreSQL of our own, to stop and start -----------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class PrivatePostgres:
-    admin_url: str
-    datadir: Path
-    # The server's command-line options (port, socket folder...), for a plain "start" after a "stop".
-    options: str
+async def started_at(admin_url: str) -> datetime:
+    """When the server process started: a restart changes it."""
+    connection = await asyncpg.connect(admin_url, timeout=10)
+    try:
+        started: datetime = await connection.fetchval("SELECT pg_postmaster_start_time()")
+    finally:
+        await connection.close()
+    return started
 
-    def pg_ctl(self, *arguments: str) -> float:
-        """Run pg_ctl on this server (as the postgres user when we are root); returns how long it took."""
-        as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-        # The log file throwaway_server gave it: without -l, pg_ctl would hand the server our pipe.
-        log = self.datadir.parent / "postgres.log"
-        command = [*as_postgres, str(postgres._binaries() / "pg_ctl"), "-D", str(self.datadir)]
-        if arguments[0] == "start":
-            command += ["-o", self.options]
-        started = time.perf_counter()
-        result = subprocess.run(
-            [*command, "-l", str(log), "-w", "-t", "60", *arguments],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=90,
-        )
-        assert result.returncode == 0, f"pg_ctl {' '.join(arguments)}: {result.stdout}{result.stderr}"
-        return time.perf_counter() - started
 
-    def is_running(self) -> bool:
-        return postgres.answers(self.admin_url)
-
-    async def started_at(self) -> datetime:
-        """When the server process started: a restart changes it."""
-        connection = await asyncpg.connect(self.admin_url, timeout=10)
-        try:
-            started: datetime = await connection.fetchval("SELECT pg_postmaster_start_time()")
-        finally:
-            await connection.close()
-        return started
+def timed(action: Callable[[], None]) -> float:
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started
 
 
 @pytest.fixture(scope="module")
-def private_postgres() -> Iterator[PrivatePostgres]:
-    with postgres.throwaway_server() as admin_url:
-
-        async def data_directory() -> str:
-            connection = await asyncpg.connect(admin_url, timeout=10)
-            try:
-                return str(await connection.fetchval("SHOW data_directory"))
-            finally:
-                await connection.close()
-
-        datadir = Path(asyncio.run(data_directory()))
-        # "postgres" "-D" "<datadir>" "-p" "<port>" ...: what it was started with, less the binary and -D.
-        started_with = shlex.split((datadir / "postmaster.opts").read_text())[1:]
-        at = started_with.index("-D")
-        options = shlex.join(started_with[:at] + started_with[at + 2 :])
-        server = PrivatePostgres(admin_url=admin_url, datadir=datadir, options=options)
+def private_postgres() -> Iterator[postgres.PostgresServer]:
+    with postgres.throwaway_server() as server:
         yield server
-        if not server.is_running():  # a test failed while it was down: throwaway_server stops it
-            server.pg_ctl("start")
 
 
 @pytest.fixture
-def outage_database_url(private_postgres: PrivatePostgres) -> Iterator[str]:
+def outage_database_url(private_postgres: postgres.PostgresServer) -> Iterator[str]:
     name = f"waitline_outage_{uuid.uuid4().hex[:12]}"
     asyncio.run(postgres.execute(private_postgres.admin_url, f"CREATE DATABASE {name}"))
     url = postgres.with_database(private_postgres.admin_url, name)
     asyncio.run(migrate_database(url))
     yield url
-    if private_postgres.is_running():
+    if postgres.answers(private_postgres.admin_url):
         asyncio.run(
             postgres.execute(private_postgres.admin_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         )
@@ -296,20 +253,20 @@ async def until_ready(client: httpx.AsyncClient) -> float:
 # --- the tests --------------------------------------------------------------------------------------------
 
 
-def restart(server: PrivatePostgres) -> float:
-    return server.pg_ctl("restart", "-m", "fast")
+def restart(server: postgres.PostgresServer) -> float:
+    return timed(server.restart)
 
 
-def stop_for_a_while_and_start(server: PrivatePostgres) -> float:
-    took = server.pg_ctl("stop", "-m", "fast")
+def stop_for_a_while_and_start(server: postgres.PostgresServer) -> float:
+    took = timed(server.stop)
     time.sleep(DOWN_SECONDS)
-    return took + DOWN_SECONDS + server.pg_ctl("start")
+    return took + DOWN_SECONDS + timed(server.start)
 
 
 @pytest.mark.parametrize("outage", [restart, stop_for_a_while_and_start], ids=["restart", "down-2s"])
 async def test_postgresql_going_away_under_retrying_phones_loses_no_acknowledged_join_and_recovers_alone(
-    outage: Callable[[PrivatePostgres], float],
-    private_postgres: PrivatePostgres,
+    outage: Callable[[postgres.PostgresServer], float],
+    private_postgres: postgres.PostgresServer,
     outage_server: Server,
     outage_database: Database,
     outage_restaurant: StaffRestaurant,
@@ -325,7 +282,7 @@ async def test_postgresql_going_away_under_retrying_phones_loses_no_acknowledged
                 group.create_task(phones.keep_joining(stop))
             await asyncio.sleep(LOAD_BEFORE_OUTAGE_SECONDS)
             acknowledged_before = len(phones.acknowledged)
-            postgres_started = await private_postgres.started_at()
+            postgres_started = await started_at(private_postgres.admin_url)
 
             outage_started = time.perf_counter()
             outage_seconds = await asyncio.to_thread(outage, private_postgres)
@@ -385,7 +342,7 @@ async def test_postgresql_going_away_under_retrying_phones_loses_no_acknowledged
     assert set(statuses) <= {200, 201, 503, None}, statuses
     assert all(attempt.unavailable_problem for attempt in attempts if attempt.status == 503)
     assert not phones.gave_up, f"{len(phones.gave_up)} submissions never got an answer"
-    assert await private_postgres.started_at() > postgres_started  # it did go away
+    assert await started_at(private_postgres.admin_url) > postgres_started  # it did go away
 
     # Every acknowledged key is there exactly once, with the token it was told; tokens 1..N, no gaps.
     keys = [key for key, _token in stored]
@@ -399,14 +356,14 @@ async def test_postgresql_going_away_under_retrying_phones_loses_no_acknowledged
 
 
 async def test_with_postgresql_stopped_requests_fail_fast_with_503_and_it_recovers_once_started(
-    private_postgres: PrivatePostgres, outage_server: Server, outage_restaurant: StaffRestaurant
+    private_postgres: postgres.PostgresServer, outage_server: Server, outage_restaurant: StaffRestaurant
 ) -> None:
     body = join_body(1, idempotencyKey="while-stopped")
     async with httpx.AsyncClient(base_url=outage_server.base_url, timeout=CLIENT_TIMEOUT_SECONDS) as client:
         assert (await client.get("/readyz")).status_code == 200
         assert (await client.post(f"{outage_restaurant.public}/queue", json=join_body(0))).status_code == 201
 
-        await asyncio.to_thread(private_postgres.pg_ctl, "stop", "-m", "fast")
+        await asyncio.to_thread(private_postgres.stop)
         try:
             # A client timeout here (httpx.TimeoutException) would be the hang this test is about.
             healthz = await client.get("/healthz")
@@ -415,7 +372,7 @@ async def test_with_postgresql_stopped_requests_fail_fast_with_503_and_it_recove
             summary = await client.get(outage_restaurant.public)
             staff = await client.get(f"{outage_restaurant.admin}/queue", headers=outage_restaurant.headers)
         finally:
-            await asyncio.to_thread(private_postgres.pg_ctl, "start")
+            await asyncio.to_thread(private_postgres.start)
 
         recovered_after = await until_ready(client)
         rejoin = await client.post(f"{outage_restaurant.public}/queue", json=body)
@@ -441,7 +398,7 @@ async def test_with_postgresql_stopped_requests_fail_fast_with_503_and_it_recove
 
 
 async def test_the_apps_sessions_commit_synchronously_even_where_the_database_default_is_off(
-    private_postgres: PrivatePostgres, outage_database_url: str
+    private_postgres: postgres.PostgresServer, outage_database_url: str
 ) -> None:
     name = outage_database_url.rpartition("/")[2]
     await postgres.execute(private_postgres.admin_url, f"ALTER DATABASE {name} SET synchronous_commit = off")

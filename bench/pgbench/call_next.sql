@@ -1,15 +1,9 @@
--- Call-next as waitline issues it: its one statement (_CLAIM_NEXT in src/waitline/store/queries.py), for a
--- random restaurant of :restaurants (1 or 1000) from :first, no table size given. Run with -M prepared.
+-- Call-next as waitline issues it: its one statement (_CALL_NEXT_POSTGRESQL in src/waitline/store/calls.py:
+-- waitline_call_next claims the lowest waiting token and appends its `called` event), for a random
+-- restaurant of :restaurants (1 or 1000) from :first, no table size given, by an API token (the actor id
+-- stands in for the token's). Run with -M prepared.
 \set r random(:first, :first + :restaurants - 1)
-UPDATE queue_entry SET status = 'called', called_at = now()
-WHERE id = (
-    SELECT id FROM queue_entry
-    WHERE restaurant_id = CAST('00000000-0000-4000-8000-' || lpad(CAST(:r AS text), 12, '0') AS uuid)
-      AND status = 'waiting'
-      AND (CAST(NULL AS INTEGER) IS NULL OR party_size <= NULL)
-    ORDER BY token_number
-    LIMIT 1
-    FOR UPDATE SKIP LOCKED
-)
-RETURNING id, restaurant_id, token_number, name, mobile, party_size, status,
-          created_at, called_at, finished_at, NULL AS position;
+SELECT *, NULL AS position FROM waitline_call_next(
+    CAST('00000000-0000-4000-8000-' || lpad(CAST(:r AS text), 12, '0') AS uuid),
+    CAST(NULL AS integer), 'api_token', 'pgbench-' || CAST(:client_id AS text), NULL
+);
