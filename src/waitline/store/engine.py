@@ -8,6 +8,9 @@ its first statement: that is what serialises joins and claims there, as the row 
 from __future__ import annotations
 
 import asyncio
+import random
+import sqlite3
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -38,7 +41,7 @@ def make_engine(settings: Settings) -> AsyncEngine:
         engine = create_async_engine(
             settings.async_url, connect_args={"timeout": settings.transaction_timeout_seconds}, **common
         )
-        _configure_sqlite(engine, busy_timeout_ms=timeout_ms)
+        _configure_sqlite(engine, busy_timeout_seconds=settings.transaction_timeout_seconds)
         return engine
     session_settings = {
         "statement_timeout": timeout_ms,
@@ -88,14 +91,14 @@ def _set_locally_in_each_transaction(engine: AsyncEngine, values: dict[str, str]
             connection.exec_driver_sql(statement)
 
 
-def _configure_sqlite(engine: AsyncEngine, *, busy_timeout_ms: str) -> None:
+def _configure_sqlite(engine: AsyncEngine, *, busy_timeout_seconds: float) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let us issue BEGIN ourselves (the driver's implicit BEGIN is DEFERRED).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_seconds * 1000)}")
+        _enter_wal_mode(cursor, time.monotonic() + busy_timeout_seconds)
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
@@ -104,6 +107,20 @@ def _configure_sqlite(engine: AsyncEngine, *, busy_timeout_ms: str) -> None:
     def _on_begin(connection: Any) -> None:
         read_only = connection.get_execution_options().get(_READ_ONLY, False)
         connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+def _enter_wal_mode(cursor: Any, deadline: float) -> None:
+    """Switch a fresh file to WAL. Two processes switching it at once can deadlock on the lock upgrade, and
+    SQLite then answers "database is locked" at once instead of calling the busy handler: wait and try
+    again, as the busy handler would have (seen in CI with two ``waitline migrate`` on a new file)."""
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() >= deadline:
+                raise
+        time.sleep(random.uniform(0.005, 0.02))  # apart, so that the two do not collide again
 
 
 # SQLSTATEs that say "not now" rather than "bad request": connection failures, server shutting down or
