@@ -5,7 +5,8 @@ A signal only wakes: it names restaurants whose log grew, and whoever receives o
 
 ``SignalConnection`` holds ONE dedicated connection per process (asyncpg directly: a pooled SQLAlchemy
 connection would be held forever). It LISTENs, and it sends what this process's commits announce,
-coalesced: one ``pg_notify`` per batch, and while one is in flight the next batch gathers. A NOTIFY sent
+coalesced: one ``pg_notify`` per batch (the commits of ``COALESCE_SECONDS`` after the first, and whatever
+gathers while one is in flight). A NOTIFY sent
 from inside each change's transaction (as the triggers of migration 0003 did) takes a lock that serialises
 every notifying commit in the database; this one is sent after commit, outside any transaction that writes.
 It pings its connection, and reconnects by itself with backoff when it drops; what was announced while it
@@ -24,6 +25,9 @@ import asyncpg
 
 CHANNEL = "waitline_queue"
 APPLICATION_NAME = "waitline-listen"
+# How long a batch stays open after the first commit it holds: at most 50 NOTIFYs a second per process, for
+# 20 ms more latency across processes.
+COALESCE_SECONDS = 0.02
 # PostgreSQL refuses payloads of 8000 bytes or more; a restaurant id takes 37 with its comma.
 _IDS_PER_PAYLOAD = 200
 
@@ -60,6 +64,7 @@ class SignalConnection:
         ping_seconds: float = 10.0,
         connect_timeout_seconds: float = 5.0,
         max_backoff_seconds: float = 10.0,
+        coalesce_seconds: float = COALESCE_SECONDS,
     ) -> None:
         self._dsn = dsn
         self._on_signal = on_signal
@@ -67,6 +72,7 @@ class SignalConnection:
         self._ping_seconds = ping_seconds
         self._connect_timeout = connect_timeout_seconds
         self._max_backoff = max_backoff_seconds
+        self._coalesce_seconds = coalesce_seconds
         self._announced: set[uuid.UUID] = set()
         self._poke = asyncio.Event()
         self._lost = False
@@ -122,6 +128,8 @@ class SignalConnection:
                     continue
                 self._poke.clear()
                 if self._announced and not (self._lost or self._stopping):
+                    # Let the commits of the next moment join this batch: one NOTIFY for all of them.
+                    await asyncio.sleep(self._coalesce_seconds)
                     batch, self._announced = self._announced, set()
                     for payload in payloads(batch):
                         await connection.execute(

@@ -13,7 +13,7 @@ CREATE OR REPLACE FUNCTION waitline_event_hash(
     p_details text,
     p_at timestamptz
 ) RETURNS text
-LANGUAGE sql IMMUTABLE AS $$
+LANGUAGE sql STABLE AS $$
     SELECT encode(sha256(decode(p_prev_hash, 'hex') || convert_to(
         waitline_netstring('1')
         || waitline_netstring(p_restaurant_id::text)
