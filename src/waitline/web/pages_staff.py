@@ -245,7 +245,7 @@ async def dashboard_live(
         )
         return pages.fragment("_dashboard.html", await current_desk.context())
 
-    return live.stream(request, restaurant_id=session.restaurant.id, render=render)
+    return live.stream(request, restaurant_id=session.restaurant.id, render=render, staff=True)
 
 
 def _party(entry: Entry) -> Markup:
