@@ -120,6 +120,7 @@ async def log_in(
             slug=slug,
             email=email,
             password=password,
+            client=client_ip,
             session_lifetime=timedelta(hours=settings.staff_session_hours),
         )
     except LoginFailed as error:
