@@ -23,7 +23,7 @@ from waitline.domain import (
 )
 from waitline.ratelimit import LimitCheck, RatePolicy
 from waitline.services.lockout import LOGIN_BRAKE_WINDOW, LOGIN_FORGET_AFTER, login_lockout
-from waitline.store import limits, restaurants, staff, tokens
+from waitline.store import limits, restaurants, secrets, staff, tokens
 from waitline.store.engine import Database
 
 
@@ -178,6 +178,14 @@ class Accounts:
                     connection=connection, staff_id=member.id, password_hash=new_hash
                 )
         return secret
+
+    async def server_secret(self, *, name: str) -> bytes:
+        """256 random bits that every instance sharing this database agrees on (e.g. the CSRF tokens' key)."""
+        async with self._database.transaction() as connection:
+            value = await secrets.server_secret(
+                connection=connection, name=name, new_value=auth.new_session_secret()
+            )
+        return value.encode()
 
     async def staff_session(
         self, *, secret: str | None, slug: str, now: datetime | None = None

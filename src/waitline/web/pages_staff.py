@@ -43,7 +43,7 @@ from waitline.web.pages_guest import join_url
 from waitline.web.problems import status_of
 from waitline.web.rendering import PageRoute, Pages, PagesDep, is_htmx
 
-SESSION_COOKIE = "wl_session"
+SESSION_COOKIE = csrf.SESSION_COOKIE
 SESSION_COOKIE_PATH = "/staff"
 
 router = APIRouter(
@@ -157,6 +157,7 @@ async def log_in(
         samesite="lax",
         secure=pages.secure(request),
     )
+    csrf.renew(response, secure=pages.secure(request))
     return response
 
 
