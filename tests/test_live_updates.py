@@ -268,7 +268,9 @@ async def test_open_streams_do_not_hold_up_a_graceful_shutdown(
 async def test_a_process_refuses_live_connections_beyond_its_limit(
     server_factory: Callable[..., Server], sqlite_database_url: str, database_at: Callable[[str], Database]
 ) -> None:
-    server = server_factory(sqlite_database_url, WAITLINE_LIVE_MAX_CONNECTIONS="1")
+    server = server_factory(
+        sqlite_database_url, WAITLINE_LIVE_MAX_CONNECTIONS="1", WAITLINE_LIVE_STAFF_RESERVE="0"
+    )
     await make_restaurant(database_at(sqlite_database_url))
 
     async with open_stream(f"{server.base_url}/luigis/live") as events:

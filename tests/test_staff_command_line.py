@@ -39,6 +39,7 @@ def can_sign_in(database_url: str, email: str, password: str) -> bool:
                 slug="luigis",
                 email=email,
                 password=password,
+                client="127.0.0.1",
                 session_lifetime=timedelta(hours=1),
             )
         except LoginFailed:

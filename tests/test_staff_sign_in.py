@@ -33,9 +33,11 @@ def session_cookie(response: httpx.Response) -> str:
     )
 
 
-async def log_in(database: Database, email: str, password: str, now: datetime) -> str:
+async def log_in(
+    database: Database, email: str, password: str, now: datetime, *, client: str = "192.0.2.1"
+) -> str:
     return await Services(database=database).accounts.log_in(
-        slug="luigis", email=email, password=password, session_lifetime=SESSION, now=now
+        slug="luigis", email=email, password=password, client=client, session_lifetime=SESSION, now=now
     )
 
 

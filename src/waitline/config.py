@@ -109,6 +109,11 @@ class Settings(BaseSettings):
     live_recheck_seconds: float = Field(default=5.0, gt=0)
     live_refresh_seconds: float = Field(default=30.0, gt=0)
     live_max_connections: int = Field(default=500, ge=1)
+    # ... of which guest streams may use all but the staff reserve, at most so many per client (counted as
+    # the per-address limits count it) and so many per restaurant: a flood of one never takes staff's away.
+    live_staff_reserve: int = Field(default=50, ge=0)
+    live_max_per_client: int = Field(default=20, ge=1)
+    live_max_per_restaurant: int = Field(default=250, ge=1)
     live_send_timeout_seconds: float = Field(default=10.0, gt=0)
     live_max_stream_seconds: float = Field(default=600.0, gt=0)
 
@@ -133,6 +138,12 @@ class Settings(BaseSettings):
                 "WAITLINE_DATABASE_POOLER=pgbouncer needs WAITLINE_LISTEN_DATABASE_URL: a direct PostgreSQL "
                 "URL for the live pages' LISTEN connection (PgBouncer's transaction mode would lose it)"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _room_for_guest_streams(self) -> Settings:
+        if self.live_staff_reserve >= self.live_max_connections:
+            raise ValueError("WAITLINE_LIVE_STAFF_RESERVE must be below WAITLINE_LIVE_MAX_CONNECTIONS")
         return self
 
     @field_validator("rate_limit_per_ip", "rate_limit_per_mobile", "rate_limit_sign_in_per_ip")

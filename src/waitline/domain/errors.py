@@ -72,12 +72,12 @@ class LoginFailed(WaitlineError):
 
 
 class LoginThrottled(WaitlineError):
-    """Too many failed sign-in attempts for this email. Please wait a few minutes and try again."""
+    """Too many failed sign-in attempts for this email from this device. Please wait and try again."""
 
     def __init__(self, *, retry_after_seconds: int) -> None:
         minutes = max(1, -(-retry_after_seconds // 60))
         super().__init__(
-            "Too many failed sign-in attempts for this email. "
+            "Too many failed sign-in attempts for this email from this device. "
             f"Please try again in {minutes} minute{'s' if minutes > 1 else ''}."
         )
         self.retry_after_seconds = retry_after_seconds

@@ -22,8 +22,8 @@ from waitline.domain import (
     normalise_email,
 )
 from waitline.ratelimit import LimitCheck, RatePolicy
-from waitline.services.lockout import LOGIN_FORGET_AFTER, login_lockout
-from waitline.store import limits, restaurants, staff, tokens
+from waitline.services.lockout import LOGIN_BRAKE_WINDOW, LOGIN_FORGET_AFTER, login_lockout
+from waitline.store import limits, restaurants, secrets, staff, tokens
 from waitline.store.engine import Database
 
 
@@ -97,15 +97,17 @@ class Accounts:
         slug: str,
         email: str,
         password: str,
+        client: str,
         session_lifetime: timedelta,
         now: datetime | None = None,
     ) -> str:
         """A new session secret for the cookie, once the email and password match a staff account here.
 
         Raises LoginFailed (the same for an unknown email as for a wrong password, after the same work) or
-        LoginThrottled. The attempt is counted before the password is checked, and the check runs between
-        two short transactions: a hash that takes tens of milliseconds must hold neither a row lock nor
-        SQLite's write lock, nor a pooled connection.
+        LoginThrottled: attempts are counted per account and ``client`` (the address as the per-address
+        limits count it), with an account-wide brake (services/lockout.py). The attempt is counted before
+        the password is checked, and the check runs between two short transactions: a hash that takes tens of
+        milliseconds must hold neither a row lock nor SQLite's write lock, nor a pooled connection.
         """
         now = now or _utcnow()
         email = normalise_email(email)
@@ -115,17 +117,28 @@ class Accounts:
                 connection=connection,
                 restaurant_id=restaurant.id,
                 email=email,
+                client=client,
                 now=now,
                 forget_before=now - LOGIN_FORGET_AFTER,
             )
             if isinstance(attempt, datetime):
                 raise LoginThrottled(retry_after_seconds=math.ceil((attempt - now).total_seconds()))
-            lockout = login_lockout(attempt.number)
+            account_failures = await staff.account_failures(
+                connection=connection,
+                restaurant_id=restaurant.id,
+                email=email,
+                since=now - LOGIN_BRAKE_WINDOW,
+            )
+            lockout = login_lockout(attempt.number, account_failures=account_failures)
             if lockout is not None:
                 # Set before the password is checked, so attempts racing this one are refused meanwhile;
                 # a correct password lifts it again below.
                 await staff.lock_login(
-                    connection=connection, restaurant_id=restaurant.id, email=email, until=now + lockout
+                    connection=connection,
+                    restaurant_id=restaurant.id,
+                    email=email,
+                    client=client,
+                    until=now + lockout,
                 )
             if attempt.number == 1:
                 await staff.forget_old_login_attempts(
@@ -150,7 +163,9 @@ class Accounts:
         member = credentials[0]
         secret = auth.new_session_secret()
         async with self._database.transaction() as connection:
-            await staff.clear_login_attempts(connection=connection, restaurant_id=restaurant.id, email=email)
+            await staff.clear_login_attempts(
+                connection=connection, restaurant_id=restaurant.id, email=email, client=client
+            )
             await staff.delete_expired_sessions(connection=connection, staff_id=member.id, now=now)
             await staff.create_session(
                 connection=connection,
@@ -163,6 +178,14 @@ class Accounts:
                     connection=connection, staff_id=member.id, password_hash=new_hash
                 )
         return secret
+
+    async def server_secret(self, *, name: str) -> bytes:
+        """256 random bits that every instance sharing this database agrees on (e.g. the CSRF tokens' key)."""
+        async with self._database.transaction() as connection:
+            value = await secrets.server_secret(
+                connection=connection, name=name, new_value=auth.new_session_secret()
+            )
+        return value.encode()
 
     async def staff_session(
         self, *, secret: str | None, slug: str, now: datetime | None = None

@@ -27,7 +27,7 @@ from waitline.web import api_docs, api_events, api_public, api_staff, live, page
 from waitline.web.allowed_hosts import AllowedHostsMiddleware, configured_hosts
 from waitline.web.body_limit import BodyLimitMiddleware
 from waitline.web.draining import Drain, draining_on_shutdown
-from waitline.web.hub import LiveHub
+from waitline.web.hub import LiveHub, StreamLimits
 from waitline.web.metrics_access import require_metrics_token
 from waitline.web.rendering import Pages, StaticAssets
 from waitline.web.response_headers import ResponseHeadersMiddleware
@@ -48,7 +48,12 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
     metrics = Metrics()
     limits = _join_limits(settings, metrics=metrics, clock=clock)
     hub = LiveHub(
-        max_connections=settings.live_max_connections,
+        max_connections=StreamLimits(
+            total=settings.live_max_connections,
+            staff_reserve=settings.live_staff_reserve,
+            per_client=settings.live_max_per_client,
+            per_restaurant=settings.live_max_per_restaurant,
+        ),
         poll_seconds=settings.live_poll_seconds,
         recheck_seconds=settings.live_recheck_seconds,
         refresh_seconds=settings.live_refresh_seconds,

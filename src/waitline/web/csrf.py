@@ -5,13 +5,19 @@ Two checks, both required:
 
 - Fetch metadata / origin: a POST that the browser marks as ``Sec-Fetch-Site: cross-site``, or whose
   ``Origin`` names another host, is refused.
-- Double-submit token: the page sets a random ``wl_csrf`` cookie (HttpOnly, SameSite=Lax) and puts the same
-  value in each form (``csrf_token``) or, for scripts, the ``X-CSRF-Token`` header. Another site can make a
-  browser send the cookie, but cannot read it to put it in the form.
+- A token bound to the browser's session: HMAC-SHA256 under a server secret (``server_secret`` "csrf",
+  shared by every instance through the database) of the staff session cookie when there is one, else of a
+  random pre-session id in the ``wl_csrf`` cookie (HttpOnly, SameSite=Lax). Each form carries it
+  (``csrf_token``) or, for scripts, the ``X-CSRF-Token`` header. Another site can make a browser send the
+  cookies but cannot read them, and without the server's secret no one can make a token for a value they
+  plant as a cookie: a planted cookie and field pair is refused. Signing in changes the binding (to the new
+  session) and renews the pre-session id, so a token from before sign-in is void after it.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import hmac
 import secrets
 from urllib.parse import urlsplit
@@ -23,6 +29,9 @@ from waitline.domain import WaitlineError
 COOKIE = "wl_csrf"
 FIELD = "csrf_token"
 HEADER = "X-CSRF-Token"
+# The staff session cookie (web/pages_staff.py sets it): a signed-in browser's tokens are bound to it.
+SESSION_COOKIE = "wl_session"
+_SECRET_NAME = "csrf"  # noqa: S105 (the name of the secret, not the secret)
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -30,22 +39,48 @@ class CsrfRefused(WaitlineError):
     """This form has expired or did not come from this site. Please reload the page and try again."""
 
 
+def _binding(request: Request) -> str | None:
+    """What this browser's tokens are bound to: its staff session, else its pre-session id."""
+    session = request.cookies.get(SESSION_COOKIE)
+    if session:
+        return "session:" + hashlib.sha256(session.encode()).hexdigest()
+    pre_session = request.cookies.get(COOKIE)
+    if pre_session and len(pre_session) >= 32:
+        return "browser:" + pre_session
+    return None
+
+
+def _mac(key: bytes, binding: str) -> str:
+    digest = hmac.new(key, binding.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
 def token(request: Request) -> str:
-    """The token for this browser's forms: its cookie's, or a new one (``set_cookie`` sets it)."""
-    existing = request.cookies.get(COOKIE)
-    if existing and len(existing) >= 32:
-        return existing
-    new: str | None = getattr(request.state, "csrf_new", None)
-    if new is None:
-        new = secrets.token_urlsafe(32)
-        request.state.csrf_new = new
-    return new
+    """The token for this browser's forms; a browser with neither cookie gets a new pre-session id
+    (``set_cookie`` sets it). Empty before the key is known (``protect`` loads it; a page always runs it)."""
+    key: bytes | None = getattr(request.app.state, "csrf_key", None)
+    if key is None:
+        return ""
+    binding = _binding(request)
+    if binding is None:
+        new: str | None = getattr(request.state, "csrf_new", None)
+        if new is None:
+            new = request.state.csrf_new = secrets.token_urlsafe(32)
+        binding = "browser:" + new
+    return _mac(key, binding)
 
 
 def set_cookie(request: Request, response: Response, *, secure: bool) -> None:
     new: str | None = getattr(request.state, "csrf_new", None)
     if new is not None:
         response.set_cookie(COOKIE, new, httponly=True, samesite="lax", secure=secure, path="/")
+
+
+def renew(response: Response, *, secure: bool) -> None:
+    """At sign-in: a new pre-session id, so that no token known before it is good after it."""
+    response.set_cookie(
+        COOKIE, secrets.token_urlsafe(32), httponly=True, samesite="lax", secure=secure, path="/"
+    )
 
 
 def _same_origin(request: Request, allowed_hosts: frozenset[str]) -> bool:
@@ -58,17 +93,27 @@ def _same_origin(request: Request, allowed_hosts: frozenset[str]) -> bool:
     return host == request.headers.get("host") or host in allowed_hosts
 
 
+async def _key(request: Request) -> bytes:
+    key: bytes | None = getattr(request.app.state, "csrf_key", None)
+    if key is None:
+        key = await request.app.state.services.accounts.server_secret(name=_SECRET_NAME)
+        request.app.state.csrf_key = key
+    return key
+
+
 async def protect(request: Request) -> None:
-    """A dependency for the page routers: refuses unsafe methods without a matching token."""
+    """A dependency for the page routers: knows the key (for the pages' tokens), and refuses unsafe methods
+    without a token bound to this browser's session."""
+    key = await _key(request)
     if request.method in _SAFE_METHODS:
         return
     allowed_hosts: frozenset[str] = request.app.state.page_hosts
     if not _same_origin(request, allowed_hosts):
         raise CsrfRefused()
-    cookie = request.cookies.get(COOKIE)
     sent = request.headers.get(HEADER)
     if sent is None:
         value = (await request.form()).get(FIELD)
         sent = value if isinstance(value, str) else None
-    if not cookie or not sent or not hmac.compare_digest(cookie.encode(), sent.encode()):
+    binding = _binding(request)
+    if not binding or not sent or not hmac.compare_digest(_mac(key, binding).encode(), sent.encode()):
         raise CsrfRefused()

@@ -28,12 +28,17 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 Slug = Annotated[str, Path(pattern=SLUG_PATTERN, max_length=63)]
 
 
-async def get_client_ip(request: Request) -> str:
-    """The client as the per-address limits (joins, sign-in attempts) count it: the address the telemetry
-    middleware worked out (socket peer, or trusted proxies' X-Forwarded-For), an IPv6 one by its network."""
+def counted_client(request: Request) -> str:
+    """The client as the per-address limits (joins, sign-in attempts, live streams) count it: the address the
+    telemetry middleware worked out (socket peer, or trusted proxies' X-Forwarded-For), an IPv6 one by its
+    network."""
     address: str = request.scope["waitline.client_ip"]
     settings: Settings = request.app.state.settings
     return limited_client(address, ipv6_prefix=settings.rate_limit_ipv6_prefix)
+
+
+async def get_client_ip(request: Request) -> str:
+    return counted_client(request)
 
 
 ClientIP = Annotated[str, Depends(get_client_ip)]

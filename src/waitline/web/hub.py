@@ -16,11 +16,16 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import TypeVar
 
 from waitline.services.outcomes import Outcome
 
 _log = logging.getLogger("waitline.live")
+
+Key = TypeVar("Key")
 
 
 class Subscription:
@@ -42,21 +47,54 @@ class Subscription:
         return True
 
 
+def _decrement(counter: Counter[Key], key: Key) -> None:
+    counter[key] -= 1
+    if counter[key] <= 0:
+        del counter[key]
+
+
 class HubFull(Exception):
-    pass
+    """No room for another stream: the process's streams, or the guests' share of them, or this restaurant's
+    guest share, are all taken (503)."""
+
+
+class ClientFull(HubFull):
+    """This one client already holds its share of guest streams (429)."""
+
+
+@dataclass(frozen=True)
+class StreamLimits:
+    """How a process's live streams are shared out, so that no one client or restaurant can take them all.
+
+    ``total`` streams at most; staff streams may use all of them, guest streams all but ``staff_reserve``;
+    at most ``per_client`` guest streams per client (as the per-address limits count it: an IPv6 client by
+    its network) and ``per_restaurant`` guest streams per restaurant. Staff streams are signed in, and
+    count against ``total`` alone.
+    """
+
+    total: int
+    staff_reserve: int = 0
+    per_client: int | None = None
+    per_restaurant: int | None = None
+
+    @property
+    def guests(self) -> int:
+        return max(self.total - self.staff_reserve, 0)
 
 
 class LiveHub:
     def __init__(
         self,
         *,
-        max_connections: int,
+        max_connections: int | StreamLimits,
         poll_seconds: float,
         recheck_seconds: float,
         refresh_seconds: float,
         render_slots: int,
     ) -> None:
-        self.max_connections = max_connections
+        self.limits = (
+            max_connections if isinstance(max_connections, StreamLimits) else StreamLimits(max_connections)
+        )
         self.poll_seconds = poll_seconds
         self.recheck_seconds = recheck_seconds
         self.refresh_seconds = refresh_seconds
@@ -66,6 +104,9 @@ class LiveHub:
         self._subscriptions: dict[uuid.UUID, set[Subscription]] = {}
         self._heads: dict[uuid.UUID, int] = {}
         self._count = 0
+        self._guests = 0
+        self._by_client: Counter[str] = Counter()
+        self._guests_by_restaurant: Counter[uuid.UUID] = Counter()
         self._signals_up = False
         self._signalled: set[uuid.UUID] = set()
         self._poll_all = True
@@ -79,21 +120,46 @@ class LiveHub:
         return set(self._subscriptions)
 
     @contextlib.contextmanager
-    def subscribe(self, restaurant_id: uuid.UUID) -> Iterator[Subscription]:
-        if self.closing or self._count >= self.max_connections:
-            raise HubFull()
+    def subscribe(self, restaurant_id: uuid.UUID, *, client: str | None = None) -> Iterator[Subscription]:
+        """A stream of this restaurant: a guest's (``client``: who the per-client share counts it as) or,
+        with ``client=None``, a signed-in staff member's, which may use the staff reserve."""
+        self._admit(restaurant_id, client)
         subscription = Subscription(restaurant_id)
         self._subscriptions.setdefault(restaurant_id, set()).add(subscription)
         self._count += 1
+        if client is not None:
+            self._guests += 1
+            self._by_client[client] += 1
+            self._guests_by_restaurant[restaurant_id] += 1
         try:
             yield subscription
         finally:
             self._count -= 1
+            if client is not None:
+                self._guests -= 1
+                _decrement(self._by_client, client)
+                _decrement(self._guests_by_restaurant, restaurant_id)
             watchers = self._subscriptions.get(restaurant_id, set())
             watchers.discard(subscription)
             if not watchers:
                 self._subscriptions.pop(restaurant_id, None)
                 self._heads.pop(restaurant_id, None)
+
+    def _admit(self, restaurant_id: uuid.UUID, client: str | None) -> None:
+        limits = self.limits
+        if self.closing or self._count >= limits.total:
+            raise HubFull()
+        if client is None:
+            return
+        if limits.per_client is not None and self._by_client[client] >= limits.per_client:
+            raise ClientFull()
+        if self._guests >= limits.guests:
+            raise HubFull()
+        if (
+            limits.per_restaurant is not None
+            and self._guests_by_restaurant[restaurant_id] >= limits.per_restaurant
+        ):
+            raise HubFull()
 
     def announce_with(self, announce: Callable[[uuid.UUID], None]) -> None:
         """Where this process's own commits are announced to the other processes (their signal)."""

@@ -8,8 +8,10 @@ Bounded: a stream holds one flag and the last HTML it sent (no queue of events),
 between re-reads; re-reads run at most ``render_slots`` at a time per process (half the connection pool,
 so that requests always find connections) and at most one per ``_MIN_RENDER_INTERVAL`` per stream, however
 many changes arrive; a client that does not take an update within ``live_send_timeout_seconds`` is dropped;
-at most ``live_max_connections`` streams per process; a stream ends after ``live_max_stream_seconds`` (the
-browser reconnects, to any instance) or when the server shuts down, so that SIGTERM never waits on them.
+at most ``live_max_connections`` streams per process, shared out so that one client or restaurant cannot
+take them all and staff streams keep a reserve (``StreamLimits``, web/hub.py); a stream ends after
+``live_max_stream_seconds`` (the browser reconnects, to any instance) or when the server shuts down, so that
+SIGTERM never waits on them.
 """
 
 from __future__ import annotations
@@ -28,7 +30,9 @@ from starlette.types import Receive, Scope, Send
 
 from waitline.config import Settings
 from waitline.domain import ServiceUnavailable, WaitlineError
-from waitline.web.hub import HubFull, LiveHub, Subscription
+from waitline.web.dependencies import counted_client
+from waitline.web.hub import ClientFull, HubFull, LiveHub, Subscription
+from waitline.web.problems import problem_response
 from waitline.web.shutdown_signals import Forward, on_shutdown_signals
 
 _log = logging.getLogger("waitline.live")
@@ -36,11 +40,32 @@ _log = logging.getLogger("waitline.live")
 _MIN_RENDER_INTERVAL = 0.2
 _HEARTBEAT_SECONDS = 15.0
 _RETRY_MILLISECONDS = 2000
+_BUSY_RETRY_SECONDS = 5
 
 
 def _event(name: str, data: str) -> bytes:
     lines = "".join(f"data: {line}\n" for line in data.split("\n"))
     return f"event: {name}\n{lines}\n".encode()
+
+
+def _refusal(full: HubFull) -> Response:
+    """Problem+json: 429 for a client over its share (it should wait), 503 when the streams are all taken."""
+    headers = {"Retry-After": str(_BUSY_RETRY_SECONDS), "Cache-Control": "no-store"}
+    if isinstance(full, ClientFull):
+        return problem_response(
+            status=429,
+            code="too-many-live-connections",
+            title="Too many live connections",
+            detail="This device already has as many live pages open as it may; close one, or retry shortly.",
+            headers=headers,
+        )
+    return problem_response(
+        status=503,
+        code="live-connections-full",
+        title="Live connections full",
+        detail="Too many live connections; retry shortly.",
+        headers=headers,
+    )
 
 
 def ended_event() -> bytes:
@@ -63,7 +88,9 @@ class EventStream(Response):
         send_timeout_seconds: float,
         max_seconds: float,
         headers: dict[str, str] | None = None,
+        client: str | None = None,
     ) -> None:
+        """``client``: the guest client the stream counts against (web/hub.py); None for a staff stream."""
         super().__init__(
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no", **(headers or {})},
             media_type=self.media_type,
@@ -75,24 +102,20 @@ class EventStream(Response):
         self.read_and_render = render
         self.send_timeout_seconds = send_timeout_seconds
         self.max_seconds = max_seconds
+        self.client = client
         self._disconnected = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            with self.hub.subscribe(self.restaurant_id) as subscription:
+            with self.hub.subscribe(self.restaurant_id, client=self.client) as subscription:
                 await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
                 watcher = asyncio.create_task(self._watch_disconnect(receive, subscription))
                 try:
                     await self._stream(send, subscription)
                 finally:
                     watcher.cancel()
-        except HubFull:
-            busy = Response(
-                "Too many live connections; retry shortly.\n",
-                status_code=503,
-                headers={"Retry-After": "5", "Cache-Control": "no-store"},
-            )
-            await busy(scope, receive, send)
+        except HubFull as full:
+            await _refusal(full)(scope, receive, send)
 
     async def _watch_disconnect(self, receive: Receive, subscription: Subscription) -> None:
         while (await receive())["type"] != "http.disconnect":
@@ -169,11 +192,13 @@ def ending_streams_on_shutdown(hub: LiveHub) -> Iterator[None]:
 
 
 def stream(
-    request: Request, *, restaurant_id: uuid.UUID, render: Callable[[], Awaitable[str]]
+    request: Request, *, restaurant_id: uuid.UUID, render: Callable[[], Awaitable[str]], staff: bool = False
 ) -> EventStream:
-    """The live stream of one page part, with this app's limits."""
+    """The live stream of one page part, with this app's limits: a guest's counts against its client's and
+    its restaurant's share; a signed-in staff member's (``staff``) may use the reserve kept for staff."""
     settings: Settings = request.app.state.settings
     return EventStream(
+        client=None if staff else counted_client(request),
         hub=request.app.state.hub,
         restaurant_id=restaurant_id,
         render=render,

@@ -43,7 +43,7 @@ from waitline.web.pages_guest import join_url
 from waitline.web.problems import status_of
 from waitline.web.rendering import PageRoute, Pages, PagesDep, is_htmx
 
-SESSION_COOKIE = "wl_session"
+SESSION_COOKIE = csrf.SESSION_COOKIE
 SESSION_COOKIE_PATH = "/staff"
 
 router = APIRouter(
@@ -120,6 +120,7 @@ async def log_in(
             slug=slug,
             email=email,
             password=password,
+            client=client_ip,
             session_lifetime=timedelta(hours=settings.staff_session_hours),
         )
     except LoginFailed as error:
@@ -156,6 +157,7 @@ async def log_in(
         samesite="lax",
         secure=pages.secure(request),
     )
+    csrf.renew(response, secure=pages.secure(request))
     return response
 
 
@@ -245,7 +247,7 @@ async def dashboard_live(
         )
         return pages.fragment("_dashboard.html", await current_desk.context())
 
-    return live.stream(request, restaurant_id=session.restaurant.id, render=render)
+    return live.stream(request, restaurant_id=session.restaurant.id, render=render, staff=True)
 
 
 def _party(entry: Entry) -> Markup:
