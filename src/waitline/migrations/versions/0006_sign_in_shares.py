@@ -6,7 +6,7 @@
 - ``server_secret``: named random secrets made by the first instance that needs one and read by the others
   (the key of the CSRF tokens' HMAC), so that a form served by one instance is accepted by another.
 
-Revision ID: 0010
+Revision ID: 0006
 Revises: 0005
 Create Date: 2026-11-29
 """
@@ -18,7 +18,7 @@ from alembic import op
 
 from waitline.migrations import dialect
 
-revision = "0010"
+revision = "0006"
 down_revision = "0005"
 branch_labels = None
 depends_on = None
