@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from waitline.domain import Overtaking, Status, TransitionNotAllowed
-from waitline.language import ENGLISH, N_, number, translate, translate_plural
+from waitline.language import ENGLISH, N_, listed, number, translate, translate_plural
 from waitline.wait_estimate import WaitEstimate
 
 _STATUS_WORDS = {
@@ -51,9 +51,10 @@ def wait(estimate: WaitEstimate, language: str) -> str:
 
 
 def _listed(items: Sequence[str], language: str) -> str:
-    if len(items) == 1:
-        return items[0]
-    return translate(language, "%(items)s and %(last)s", items=", ".join(items[:-1]), last=items[-1])
+    """ "#12, #13 and #14"; in the other languages as CLDR joins a list ("#12, #13 y #14", "#12 و#13 و#14")."""
+    if language != ENGLISH:
+        return listed(items, language)
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 def overtaking(overtaken: Overtaking, language: str = ENGLISH) -> str:
