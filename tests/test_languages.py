@@ -62,11 +62,11 @@ STAFF_TEMPLATES = {  # staff read English (and the API docs are for developers)
 }
 READ_ATTRIBUTES = {"alt", "title", "placeholder", "aria-label"}
 NOT_WORDS = {"waitline"}  # the product's name
-MARK = "\x00"
-ATTRIBUTE_BLOCKS = {"body_class"}  # blocks that fill in an attribute no one reads (base.html)  # where the template outputs something (a translated string or a value)
+MARK = "\x00"  # where the template outputs something (a translated string or a value)
+ATTRIBUTE_BLOCKS = {"body_class"}  # blocks that fill in an attribute no one reads (base.html)
 
 
-# --- templates ---------------------------------------------------------------------------------------------
+# --- templates ----------------------------------------------------------------------------------------------
 
 
 def _skeleton(node: nodes.Node) -> Iterator[str]:
@@ -103,7 +103,7 @@ class _Words(HTMLParser):
 
 def untranslated(source: str) -> list[str]:
     """The texts of a template that a reader sees but that are not marked for translation."""
-    tree = Environment(extensions=["jinja2.ext.i18n"]).parse(source)
+    tree = Environment(extensions=["jinja2.ext.i18n"], autoescape=True).parse(source)
     finder = _Words()
     finder.feed("".join(_skeleton(tree)))
     finder.close()
@@ -135,7 +135,7 @@ def test_the_page_script_says_no_sentence_of_its_own() -> None:
     assert [text for text in literals if re.search(r"[A-Z][a-z]* [a-z]+", text)] == []
 
 
-# --- catalogs ------------------------------------------------------------------------------------------------
+# --- catalogs -----------------------------------------------------------------------------------------------
 
 
 def extracted() -> Catalog:
@@ -143,7 +143,7 @@ def extracted() -> Catalog:
     with (ROOT / "babel.cfg").open() as mapping:
         method_map, options_map = parse_mapping_cfg(mapping)
     catalog = Catalog()
-    for _, lineno, message, comments, context in extract_from_dir(
+    for _, _line, message, comments, context in extract_from_dir(
         SOURCE, method_map, options_map, keywords=KEYWORDS
     ):
         catalog.add(message, None, [], auto_comments=comments, context=context)
@@ -235,7 +235,7 @@ def test_the_guest_errors_follow_the_domains_wording() -> None:
     assert details <= set(wording.GUEST_ERRORS)
 
 
-# --- choosing the language --------------------------------------------------------------------------------
+# --- choosing the language ----------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(

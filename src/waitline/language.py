@@ -28,7 +28,7 @@ LOCALE_DIRECTORY = Path(__file__).resolve().parent / "locales"
 DOMAIN = "messages"
 
 
-def N_(message: str) -> str:  # noqa: N802 (the gettext convention, known to the extractor)
+def N_(message: str) -> str:
     """Marks ``message`` for the catalogs where it is defined; it is translated where it is shown."""
     return message
 
@@ -68,7 +68,9 @@ def choose(
 ) -> str:
     """The language of a page: the guest's own choice (the switch), else the browser's (Accept-Language,
     matched by Babel's ``negotiate_locale``), else the location's default, else English."""
-    return guest_choice(chosen=chosen, accept_language=accept_language) or supported(location_default) or ENGLISH
+    return (
+        guest_choice(chosen=chosen, accept_language=accept_language) or supported(location_default) or ENGLISH
+    )
 
 
 def guest_choice(*, chosen: str | None = None, accept_language: str | None = None) -> str | None:

@@ -20,7 +20,6 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import BaseModel, Field, StringConstraints, ValidationError
 
 from waitline import phone
-from waitline.language import N_, translate
 from waitline.domain import (
     MAX_PARTY_SIZE,
     Entry,
@@ -31,6 +30,7 @@ from waitline.domain import (
     TransitionNotAllowed,
     WaitlineError,
 )
+from waitline.language import N_, translate
 from waitline.services import Services
 from waitline.web import csrf, languages, live
 from waitline.web.dependencies import ClientIP, ServicesDep, Slug
@@ -67,10 +67,15 @@ def _refusal(error: WaitlineError) -> tuple[str | None, str]:
     if isinstance(error, QueueClosed):
         return (
             None,
-            N_("The queue is paused: the restaurant is not taking new guests right now. Please ask at the door."),
+            N_(
+                "The queue is paused: the restaurant is not taking new guests right now. "
+                "Please ask at the door."
+            ),
         )
     if isinstance(error, IdempotencyKeyReused):
-        return None, N_("This form was already sent with other details. Please reload the page to join again.")
+        return None, N_(
+            "This form was already sent with other details. Please reload the page to join again."
+        )
     # The other refusals a guest can meet say their domain message (each is in wording.GUEST_ERRORS).
     return None, error.detail
 
@@ -142,7 +147,9 @@ class Refusal:
             return translate(language, message, max=MAX_PARTY_SIZE)
 
         message = text(self.message) if self.message else None
-        return Refusal(self.status_code, message, {field: text(value) for field, value in self.errors.items()})
+        return Refusal(
+            self.status_code, message, {field: text(value) for field, value in self.errors.items()}
+        )
 
 
 async def _attempt_join(

@@ -39,7 +39,7 @@ def place(position: int, language: str) -> str:
 
 
 def wait(estimate: WaitEstimate, language: str) -> str:
-    """ "any minute now", "about 5 min", "10–16 min"."""
+    """ "any minute now", "about 5 min", "10-16 min" (with an en dash)."""
     low, high = estimate.low_minutes, estimate.high_minutes
     if high <= 2:
         return translate(language, "any minute now")
@@ -51,7 +51,7 @@ def wait(estimate: WaitEstimate, language: str) -> str:
 
 
 def _listed(items: Sequence[str], language: str) -> str:
-    """ "#12, #13 and #14"; in the other languages as CLDR joins a list ("#12, #13 y #14", "#12 و#13 و#14")."""
+    """ "#12, #13 and #14"; the other languages join a list as CLDR says ("#12, #13 y #14")."""
     if language != ENGLISH:
         return listed(items, language)
     return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
@@ -68,7 +68,10 @@ def overtaking(overtaken: Overtaking, language: str = ENGLISH) -> str:
     count = len(overtaken.tokens)
     if not overtaken.table_sizes:
         return translate_plural(
-            language, "%(tokens)s was called before you.", "%(tokens)s were called before you.", count,
+            language,
+            "%(tokens)s was called before you.",
+            "%(tokens)s were called before you.",
+            count,
             tokens=tokens,
         )
     return translate_plural(
