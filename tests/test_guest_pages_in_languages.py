@@ -20,6 +20,14 @@ pytestmark = pytest.mark.anyio
 JSON = {"Accept": "application/json"}
 
 
+async def join(
+    client: httpx.AsyncClient, headers: dict[str, str] | None = None, *, page: str = "/luigis", **fields: str
+) -> httpx.Response:
+    """The join form sent from ``page`` (Ana, a valid number, a party of 2, unless ``fields`` say else)."""
+    form = {"name": "Ana", "mobile": "07400 123456", "party_size": "2", "idempotency_key": "k-1", **fields}
+    return await form_post(client, page, "/luigis/join", form, headers=headers)
+
+
 def html_tag(page: httpx.Response) -> str:
     match = re.search(r"<html [^>]*>", page.text)
     assert match
@@ -57,17 +65,12 @@ async def test_the_switch_sets_the_language_for_the_next_pages(
     assert "Numéro appelé" in later.text
 
 
-async def test_the_status_page_and_its_live_part_speak_the_guests_language(
+async def test_the_status_page_speaks_the_guests_language(
     client: httpx.AsyncClient, restaurant: StaffRestaurant
 ) -> None:
     for index in range(2):
         await client.post(f"{restaurant.public}/queue", json=join_body(index))
-    joined = await form_post(
-        client,
-        "/luigis?lang=de",
-        "/luigis/join",
-        {"name": "Jürgen", "mobile": "07400 123456", "party_size": "3", "idempotency_key": "k-1"},
-    )
+    joined = await join(client, page="/luigis?lang=de", name="Jürgen", party_size="3")
     status = await client.get(joined.headers["location"])
 
     assert html_tag(status) == '<html lang="de" dir="ltr">'
@@ -81,16 +84,12 @@ async def test_a_refused_join_is_explained_in_the_guests_language(
     client: httpx.AsyncClient, restaurant: StaffRestaurant
 ) -> None:
     spanish = {"Accept-Language": "es"}
-    bad = {"name": "", "mobile": "12", "party_size": "99", "idempotency_key": "k-1"}
+    bad = {"name": "", "mobile": "12", "party_size": "99"}
 
-    as_page = await form_post(client, "/luigis", "/luigis/join", bad, headers=spanish)
-    as_script = await form_post(client, "/luigis", "/luigis/join", bad, headers={**spanish, **JSON})
-    invalid_number = await form_post(
-        client,
-        "/luigis",
-        "/luigis/join",
-        {"name": "Ana", "mobile": "0000", "party_size": "2", "idempotency_key": "k-2"},
-        headers={"Accept-Language": "ar", **JSON},
+    as_page = await join(client, spanish, **bad)
+    as_script = await join(client, {**spanish, **JSON}, **bad)
+    invalid_number = await join(
+        client, {"Accept-Language": "ar", **JSON}, mobile="0000", idempotency_key="k-2"
     )
 
     assert as_page.status_code == as_script.status_code == 422
@@ -107,13 +106,7 @@ async def test_the_paused_queue_is_refused_in_the_guests_language(
     client: httpx.AsyncClient, restaurant: StaffRestaurant
 ) -> None:
     await client.post(f"{restaurant.admin}/queue/pause", headers=restaurant.headers)
-    refused = await form_post(
-        client,
-        "/luigis",
-        "/luigis/join",
-        {"name": "Ana", "mobile": "07400 123456", "party_size": "2", "idempotency_key": "k-1"},
-        headers={"Accept-Language": "pt-BR", **JSON},
-    )
+    refused = await join(client, {"Accept-Language": "pt-BR", **JSON})
     assert refused.json()["message"] == (
         "A fila está pausada: o restaurante não está aceitando novos clientes agora. Pergunte na entrada."
     )
