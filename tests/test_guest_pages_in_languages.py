@@ -76,7 +76,7 @@ async def test_the_status_page_speaks_the_guests_language(
     assert html_tag(status) == '<html lang="de" dir="ltr">'
     assert "Sie sind <strong>Nr. <bdi>3</bdi></strong> in der Warteschlange" in status.text
     assert "<bdi>Jürgen</bdi> · 3 Personen" in status.text
-    assert "Geschätzte Wartezeit: <strong>etwa 15 Min.</strong>" in status.text
+    assert "Geschätzte Wartezeit: <strong>etwa 15\u00a0Min.</strong>" in status.text
     assert 'data-text-your-turn="Sie sind dran!"' in status.text
 
 

@@ -293,13 +293,13 @@ def test_a_wait_reads_naturally_in_each_language() -> None:
     soon = WaitEstimate(low_minutes=1, high_minutes=2, from_history=True)
     assert [wording.wait(about, code) for code in ("en", "es", "de", "ar")] == [
         "about 25 min",
-        "unos 25 min",
-        "etwa 25 Min.",
-        "حوالي 25 دقيقة",
+        "unos 25\u00a0min",
+        "etwa 25\u00a0Min.",
+        "حوالي 25\u00a0دقيقة",
     ]
     assert wording.wait(between, "en") == "10–16 min"
-    assert wording.wait(between, "ar") == "10–16 دقيقة"
-    assert wording.wait(WaitEstimate(3, 7, True), "ar") == "3–7 دقائق"
+    assert wording.wait(between, "ar") == "10–16\u00a0دقيقة"
+    assert wording.wait(WaitEstimate(3, 7, True), "ar") == "3–7\u00a0دقائق"
     assert wording.wait(soon, "fr") == "d’un instant à l’autre"
 
 

@@ -107,6 +107,12 @@ def _clock(context: Context, moment: datetime, zone: tzinfo | None) -> str:
     return language.clock_time(moment, _language(context), zone or UTC)
 
 
+def isolated(text: str) -> str:
+    """``text`` as a left-to-right island (U+2066 ... U+2069) where <bdi> cannot go: in an attribute, such as
+    a placeholder's phone number, which a right-to-left sentence would otherwise reorder."""
+    return f"\u2066{text}\u2069"
+
+
 def install(environment: Environment) -> None:
     """gettext/ngettext for ``{% trans %}`` and ``_()``, and filters that write values for the language."""
     environment.install_gettext_callables(  # type: ignore[attr-defined]
@@ -117,6 +123,7 @@ def install(environment: Environment) -> None:
     environment.filters["wait"] = _wait
     environment.filters["overtaking"] = _overtaking
     environment.filters["clock"] = _clock
+    environment.filters["isolated"] = isolated
     environment.globals["direction"] = language.direction
     environment.globals["languages"] = [(code, language.NAMES[code]) for code in language.LANGUAGES]
     environment.globals["time_zone_of"] = location_time_zone
