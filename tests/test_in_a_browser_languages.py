@@ -7,15 +7,18 @@ Screenshots: test-artifacts/screenshots/lang-*.png (those in docs/screenshots/ a
 from __future__ import annotations
 
 import re
-import shutil
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser import LIVE, PHONE, Console, chromium, set_up_restaurant, shoot, signed_in_dashboard
-from tests.conftest import Server, start_server, stop_server
+from tests import test_in_a_browser as browser_tests
+from tests.browser import LIVE, PHONE, Console, set_up_restaurant, shoot, signed_in_dashboard
+from tests.conftest import Server
+
+# The fixtures of the other browser tests: the browser, this module's server on SQLite, the console watcher.
+browser = browser_tests.browser
+shared_sqlite_url = browser_tests.shared_sqlite_url
+sqlite_server = browser_tests.sqlite_server
+console = browser_tests.console
 
 # What each language calls the ticket's label on the status page, and its join button.
 YOUR_NUMBER = {
@@ -27,33 +30,6 @@ YOUR_NUMBER = {
     "ar": "رقمك",
 }
 JOIN_BUTTON = {"es": "Unirse a la fila", "ar": "انضم إلى قائمة الانتظار"}
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as browser:
-        yield browser
-
-
-@pytest.fixture(scope="module")
-def sqlite_url(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
-    path = tmp_path_factory.mktemp("browser-languages") / "waitline.sqlite3"
-    shutil.copyfile(sqlite_template, path)
-    return f"sqlite:///{path}"
-
-
-@pytest.fixture(scope="module")
-def server(sqlite_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    server = start_server(sqlite_url, tmp_path_factory.mktemp("browser-languages-server") / "server.log")
-    yield server
-    stop_server(server)
-
-
-@pytest.fixture
-def console() -> Iterator[Console]:
-    watcher = Console()
-    yield watcher
-    assert watcher.errors == []
 
 
 def phone(browser: Browser, console: Console, locale: str) -> Page:
@@ -69,6 +45,17 @@ def join(page: Page, join_url: str, *, name: str, mobile: str = "07400 123456") 
     expect(page).to_have_url(re.compile(r"/e/[0-9a-f-]{36}$"))
 
 
+def open_join_page(browser: Browser, console: Console, server: Server, url: str, locale: str) -> Page:
+    """A new restaurant's join page on a phone whose browser prefers ``locale``; the page is in it."""
+    slug, _ = set_up_restaurant(url, guests=2)
+    page = phone(browser, console, locale)
+    page.goto(f"{server.base_url}/{slug}")
+    language = locale.split("-")[0]
+    expect(page.locator("html")).to_have_attribute("lang", language)
+    expect(page.get_by_role("button", name=JOIN_BUTTON[language])).to_be_visible()
+    return page
+
+
 def x_of(page: Page, selector: str) -> float:
     box = page.locator(selector).bounding_box()
     assert box is not None
@@ -76,15 +63,11 @@ def x_of(page: Page, selector: str) -> float:
 
 
 def test_the_spanish_join_page_renders_in_spanish_left_to_right(
-    browser: Browser, server: Server, sqlite_url: str, console: Console
+    browser: Browser, sqlite_server: Server, shared_sqlite_url: str, console: Console
 ) -> None:
-    slug, _ = set_up_restaurant(sqlite_url, guests=2)
-    page = phone(browser, console, "es-ES")
-    page.goto(f"{server.base_url}/{slug}")
+    page = open_join_page(browser, console, sqlite_server, shared_sqlite_url, "es-ES")
 
-    expect(page.locator("html")).to_have_attribute("lang", "es")
     expect(page.locator("html")).to_have_attribute("dir", "ltr")
-    expect(page.get_by_role("button", name=JOIN_BUTTON["es"])).to_be_visible()
     expect(page.get_by_label("Su nombre")).to_be_visible()
     # Left to right: the first fact (parties waiting) stands left of the second (the wait).
     assert x_of(page, ".facts > div:first-child") < x_of(page, ".facts > div:last-child")
@@ -93,15 +76,11 @@ def test_the_spanish_join_page_renders_in_spanish_left_to_right(
 
 
 def test_the_arabic_join_page_is_laid_out_right_to_left(
-    browser: Browser, server: Server, sqlite_url: str, console: Console
+    browser: Browser, sqlite_server: Server, shared_sqlite_url: str, console: Console
 ) -> None:
-    slug, _ = set_up_restaurant(sqlite_url, guests=2)
-    page = phone(browser, console, "ar")
-    page.goto(f"{server.base_url}/{slug}")
+    page = open_join_page(browser, console, sqlite_server, shared_sqlite_url, "ar")
 
     expect(page.locator("html")).to_have_attribute("dir", "rtl")
-    expect(page.locator("html")).to_have_attribute("lang", "ar")
-    expect(page.get_by_role("button", name=JOIN_BUTTON["ar"])).to_be_visible()
     width = page.viewport_size["width"] if page.viewport_size else 390
     # Mirrored: the first fact stands right of the second; a label starts at the right edge of its field;
     # the switch lists its languages from right to left.
@@ -126,12 +105,12 @@ def test_the_arabic_join_page_is_laid_out_right_to_left(
 
 
 def test_the_status_page_speaks_each_language(
-    browser: Browser, server: Server, sqlite_url: str, console: Console
+    browser: Browser, sqlite_server: Server, shared_sqlite_url: str, console: Console
 ) -> None:
-    slug, _ = set_up_restaurant(sqlite_url, guests=1)
+    slug, _ = set_up_restaurant(shared_sqlite_url, guests=1)
     for index, (locale, label) in enumerate(YOUR_NUMBER.items()):
         page = phone(browser, console, locale)
-        join(page, f"{server.base_url}/{slug}", name=f"Guest {locale}", mobile=f"07400 12345{index}")
+        join(page, f"{sqlite_server.base_url}/{slug}", name=f"Guest {locale}", mobile=f"07400 12345{index}")
         expect(page.locator("html")).to_have_attribute("lang", locale)
         expect(page.locator(".ticket-label")).to_have_text(label)
         shoot(page, f"lang-status-{locale}")
@@ -139,18 +118,18 @@ def test_the_status_page_speaks_each_language(
 
 
 def test_the_switch_changes_the_language_and_the_live_part_keeps_it(
-    browser: Browser, server: Server, sqlite_url: str, console: Console
+    browser: Browser, sqlite_server: Server, shared_sqlite_url: str, console: Console
 ) -> None:
-    slug, staff = set_up_restaurant(sqlite_url)
+    slug, staff = set_up_restaurant(shared_sqlite_url)
     guest = phone(browser, console, "en-GB")
-    guest.goto(f"{server.base_url}/{slug}")
+    guest.goto(f"{sqlite_server.base_url}/{slug}")
     guest.get_by_role("link", name="العربية").click()
     expect(guest.locator("html")).to_have_attribute("dir", "rtl")
-    join(guest, f"{server.base_url}/{slug}", name="ليلى")  # the cookie keeps Arabic for the join
+    join(guest, f"{sqlite_server.base_url}/{slug}", name="ليلى")  # the cookie keeps Arabic for the join
     expect(guest.locator("html")).to_have_attribute("lang", "ar")
     expect(guest.locator(".position")).to_have_text("أنت التالي!")
 
-    desk = signed_in_dashboard(browser.new_context(), console, server.base_url, staff)
+    desk = signed_in_dashboard(browser.new_context(), console, sqlite_server.base_url, staff)
     desk.locator("#call-next").click()
 
     # Re-rendered by the live stream, in Arabic, with the page's title saying so too.
