@@ -4,7 +4,9 @@ kept in a cookie), or by the location; refusals, errors and the live parts in th
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from types import SimpleNamespace
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -148,3 +150,20 @@ def test_without_a_choice_the_locations_default_language_comes_before_english() 
     assert languages.page_language(request({"Accept-Language": "ja"}), french_location) == "fr"
     assert languages.page_language(request({"Accept-Language": "de"}), french_location) == "de"
     assert languages.page_language(request({}), SimpleNamespace()) == "en"
+
+
+async def test_the_joining_time_is_written_for_the_language_in_the_locations_time_zone(
+    client: httpx.AsyncClient, restaurant: StaffRestaurant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """lead: until owners' ``time_zone`` column lands, no location has a zone and the line is not shown."""
+    joined = await join(client)
+    without_zone = await client.get(joined.headers["location"])
+    monkeypatch.setattr(languages, "location_time_zone", lambda restaurant: ZoneInfo("Asia/Tokyo"))
+    english = await client.get(joined.headers["location"], headers={"Accept-Language": "en"})
+    spanish = await client.get(joined.headers["location"], headers={"Accept-Language": "es"})
+
+    entry = await client.get(f"{restaurant.public}/queue/{joined.headers['location'].rsplit('/', 1)[1]}")
+    created = datetime.fromisoformat(entry.json()["createdAt"]).astimezone(ZoneInfo("Asia/Tokyo"))
+    assert "ticket-joined" not in without_zone.text
+    assert f"Joined at <bdi>{created:%-I:%M}\u202f{created:%p}</bdi>" in english.text
+    assert f"En la fila desde las <bdi>{created:%-H:%M}</bdi>" in spanish.text
