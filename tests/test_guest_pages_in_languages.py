@@ -62,7 +62,7 @@ async def test_the_switch_sets_the_language_for_the_next_pages(
     assert html_tag(switched) == '<html lang="fr" dir="ltr">'
     assert switched.cookies.get(languages.COOKIE) == "fr"
     assert "Rejoindre la file d’attente" in switched.text
-    assert 'href="?lang=ar" lang="ar"' in switched.text  # the switch offers every language
+    assert 'href="/luigis?lang=ar" lang="ar"' in switched.text  # the switch offers every language
     assert html_tag(later) == '<html lang="fr" dir="ltr">'  # the cookie, over the browser's German
     assert "Numéro appelé" in later.text
 
@@ -96,6 +96,7 @@ async def test_a_refused_join_is_explained_in_the_guests_language(
 
     assert as_page.status_code == as_script.status_code == 422
     assert "Escriba su nombre (hasta 80 caracteres)." in as_page.text
+    assert 'href="/luigis?lang=de"' in as_page.text  # the switch reloads the join page, not the form's POST
     assert as_script.json()["errors"] == {
         "name": "Escriba su nombre (hasta 80 caracteres).",
         "mobile": "Escriba su número de móvil.",

@@ -102,6 +102,7 @@ def translate_plural(language: str, singular: str, plural: str, count: int, **va
     return text % {"num": number(count, language), **values}
 
 
+@functools.cache
 def direction(language: str) -> str:
     """ "rtl" or "ltr", from CLDR's character order for the language."""
     return "rtl" if Locale.parse(language).character_order == "right-to-left" else "ltr"

@@ -207,7 +207,9 @@ async def join(
             {"message": refusal.message, "errors": refusal.errors}, status_code=refusal.status_code
         )
     context = in_language(
-        request, await join_form_context(services=services, slug=slug, form=submitted, refusal=outcome)
+        request,
+        await join_form_context(services=services, slug=slug, form=submitted, refusal=outcome),
+        path=f"/{slug}",
     )
     refusal = outcome.translated(context["language"])
     context = {**context, "errors": refusal.errors, "message": refusal.message}
@@ -272,9 +274,14 @@ async def board_live(request: Request, slug: Slug, services: ServicesDep, pages:
     return await live_part(request, pages, "_board.html", context)
 
 
-def in_language(request: Request, context: dict[str, Any]) -> dict[str, Any]:
-    """A guest page's context with the language it is shown in (see web/languages.py)."""
-    return {**context, "language": languages.page_language(request, context["restaurant"])}
+def in_language(request: Request, context: dict[str, Any], *, path: str | None = None) -> dict[str, Any]:
+    """A guest page's context with the language it is shown in (see web/languages.py), and the address its
+    language switch reloads (``path``: this page's own, unless it answered a form)."""
+    return {
+        **context,
+        "language": languages.page_language(request, context["restaurant"]),
+        "switch_path": path or request.url.path,
+    }
 
 
 def join_url(request: Request, pages: Pages, slug: str) -> str:
