@@ -168,3 +168,20 @@ async def test_the_joining_time_is_written_for_the_language_in_the_locations_tim
     assert "ticket-joined" not in without_zone.text
     assert f"Joined at <bdi>{created:%-I:%M}\u202f{created:%p}</bdi>" in english.text
     assert f"En la fila desde las <bdi>{created:%-H:%M}</bdi>" in spanish.text
+
+
+@pytest.mark.parametrize(
+    ("query", "header"),
+    [
+        ("?lang=xx", "tlh"),
+        ("?lang=", ";;;q=,,,"),
+        ("?lang=" + "e" * 5000, "es;q=" + "9" * 400),
+        ("?lang=%00", "ar-" + "x" * 200 + ", " * 300),
+    ],
+)
+async def test_a_strange_language_choice_or_header_falls_back_quietly(
+    client: httpx.AsyncClient, restaurant: StaffRestaurant, query: str, header: str
+) -> None:
+    page = await client.get(f"/luigis{query}", headers={"Accept-Language": header})
+    assert page.status_code == 200
+    assert languages.COOKIE not in page.cookies
