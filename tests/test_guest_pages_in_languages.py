@@ -13,8 +13,9 @@ import pytest
 from starlette.requests import Request
 
 from tests.conftest import StaffRestaurant, join_body
-from tests.web_helpers import form_post
+from tests.web_helpers import create_staff, form_post, sign_in
 from waitline.domain import MAX_PARTY_SIZE
+from waitline.store.engine import Database
 from waitline.web import languages
 
 pytestmark = pytest.mark.anyio
@@ -185,3 +186,20 @@ async def test_a_strange_language_choice_or_header_falls_back_quietly(
     page = await client.get(f"/luigis{query}", headers={"Accept-Language": header})
     assert page.status_code == 200
     assert languages.COOKIE not in page.cookies
+
+
+async def test_the_poster_guests_read_is_in_a_guests_language_and_the_dashboard_stays_english(
+    client: httpx.AsyncClient, database: Database, restaurant: StaffRestaurant
+) -> None:
+    await sign_in(client, await create_staff(database, "luigis"))
+    french = {"Accept-Language": "fr"}
+
+    poster = await client.get("/staff/luigis/poster", headers=french)
+    in_arabic = await client.get("/staff/luigis/poster?lang=ar", headers=french)
+    dashboard = await client.get("/staff/luigis", headers=french)
+
+    assert html_tag(poster) == '<html lang="fr" dir="ltr">'
+    assert "Rejoignez la file d’attente depuis votre téléphone" in poster.text
+    assert 'href="/staff/luigis/poster?lang=ar"' in poster.text
+    assert html_tag(in_arabic) == '<html lang="ar" dir="rtl">'
+    assert html_tag(dashboard) == '<html lang="en" dir="ltr">'

@@ -50,6 +50,7 @@ GUEST_TEMPLATES = {
     "board.html",
     "_board.html",
     "error.html",
+    "poster.html",  # a staff page, printed for guests to read
 }
 STAFF_TEMPLATES = {  # staff read English (and the API docs are for developers)
     "_actions.html",
@@ -58,7 +59,6 @@ STAFF_TEMPLATES = {  # staff read English (and the API docs are for developers)
     "api_docs.html",
     "dashboard.html",
     "login.html",
-    "poster.html",
 }
 READ_ATTRIBUTES = {"alt", "title", "placeholder", "aria-label"}
 NOT_WORDS = {"waitline"}  # the product's name
