@@ -108,7 +108,10 @@ def direction(language: str) -> str:
     return "rtl" if Locale.parse(language).character_order == "right-to-left" else "ltr"
 
 
+@functools.lru_cache(maxsize=4096)
 def number(value: int | float, language: str) -> str:
+    """``value`` as the language writes it ("1,234", "1.234", "1 234"); pages write the same small numbers
+    (counts, tokens, minutes) over and over, and Babel takes some 35 µs a number, hence the cache."""
     return format_decimal(value, locale=language)
 
 

@@ -67,9 +67,12 @@ def remember_choice(request: Request, response: Response, *, secure: bool) -> No
         )
 
 
+_KNOWN = frozenset(language.LANGUAGES)
+
+
 def _language(context: Context) -> str:
     code = context.get("language")
-    return code if isinstance(code, str) and language.supported(code) else ENGLISH
+    return code if code in _KNOWN else ENGLISH
 
 
 @pass_context
