@@ -58,7 +58,7 @@ async def test_joining_without_javascript_leads_to_the_status_page(
     assert re.fullmatch(r"/luigis/e/[0-9a-f-]{36}", joined.headers["location"])
     assert status.status_code == 200
     assert re.search(r'class="token" data-token-number>2<', status.text)
-    assert "2nd</strong> in line" in status.text
+    assert "2nd</bdi></strong> in line" in status.text
     assert "<bdi>Ada Lovelace</bdi> · party of 3" in status.text
 
 
@@ -205,7 +205,7 @@ async def test_the_board_shows_the_latest_called_tokens_and_no_names(
 
     assert re.search(r"data-now-serving>3<", board.text)
     assert re.search(r"<li>2</li><li>1</li>", board.text)
-    assert "1 party waiting" in board.text
+    assert "1</bdi> party waiting" in board.text
     assert "Secret" not in board.text
 
 

@@ -118,14 +118,14 @@ async def test_each_page_stream_follows_its_own_restaurant(
         open_stream(f"{server.base_url}/luigis/board/live") as luigis,
         open_stream(f"{server.base_url}/marios/live") as marios,
     ):
-        await luigis.update_containing("0 parties waiting")
+        await luigis.update_containing("0</bdi> parties waiting")
         await marios.update_containing("Parties waiting</dt><dd>0<")
         async with httpx.AsyncClient(base_url=server.base_url) as client:
             await client.post(f"{other.public}/queue", json=join_body(1))
             await client.post(f"{restaurant.public}/queue", json=join_body(2))
             await client.post(f"{restaurant.public}/queue", json=join_body(3))
 
-        await luigis.update_containing("2 parties waiting")
+        await luigis.update_containing("2</bdi> parties waiting")
         await marios.update_containing("Parties waiting</dt><dd>1<")
 
 
@@ -253,7 +253,7 @@ async def test_open_streams_do_not_hold_up_a_graceful_shutdown(
 
     async with open_stream(url) as first, open_stream(f"{server.base_url}/luigis/board/live") as second:
         await first.update_containing("You are next!")
-        await second.update_containing("1 party waiting")
+        await second.update_containing("1</bdi> party waiting")
         await asyncio.to_thread(stop_server, server)
         for events in (first, second):
             with pytest.raises(EOFError), anyio.fail_after(PATIENCE_SECONDS):

@@ -30,8 +30,9 @@ from waitline.domain import (
     TransitionNotAllowed,
     WaitlineError,
 )
+from waitline.language import N_, translate
 from waitline.services import Services
-from waitline.web import csrf, live
+from waitline.web import csrf, languages, live
 from waitline.web.dependencies import ClientIP, ServicesDep, Slug
 from waitline.web.problems import status_of
 from waitline.web.rendering import PageRoute, Pages, PagesDep, wants_json
@@ -50,25 +51,32 @@ class JoinForm(BaseModel):
     idempotency_key: IdempotencyKey | None = None
 
 
+# Message ids (English); the guest reads them in their language (``_refusal``, ``_attempt_join``).
 _FIELD_MESSAGES = {
-    "name": "Please enter your name (up to 80 characters).",
-    "mobile": "Please enter your mobile number.",
-    "party_size": f"Please choose a party size from 1 to {MAX_PARTY_SIZE}.",
-    "idempotency_key": "This form is damaged. Please reload the page.",
+    "name": N_("Please enter your name (up to 80 characters)."),
+    "mobile": N_("Please enter your mobile number."),
+    "party_size": N_("Please choose a party size from 1 to %(max)s."),
+    "idempotency_key": N_("This form is damaged. Please reload the page."),
 }
 
 
 def _refusal(error: WaitlineError) -> tuple[str | None, str]:
-    """(the form field it concerns, what to tell the guest) for a join the queue refused."""
+    """(the form field it concerns, what to tell the guest: a message id) for a join the queue refused."""
     if isinstance(error, InvalidMobileNumber):
         return "mobile", error.detail
     if isinstance(error, QueueClosed):
         return (
             None,
-            "The queue is paused: the restaurant is not taking new guests right now. Please ask at the door.",
+            N_(
+                "The queue is paused: the restaurant is not taking new guests right now. "
+                "Please ask at the door."
+            ),
         )
     if isinstance(error, IdempotencyKeyReused):
-        return None, "This form was already sent with other details. Please reload the page to join again."
+        return None, N_(
+            "This form was already sent with other details. Please reload the page to join again."
+        )
+    # The other refusals a guest can meet say their domain message (each is in wording.GUEST_ERRORS).
     return None, error.detail
 
 
@@ -82,6 +90,7 @@ async def join_context(*, services: Services, slug: str) -> dict[str, Any]:
         "calling_code": phone.calling_code(region) if region else None,
         "example_mobile": phone.example_mobile(region) if region else None,
         "max_party_size": MAX_PARTY_SIZE,
+        "time_zone": languages.location_time_zone(view.summary.restaurant),
     }
 
 
@@ -89,7 +98,8 @@ async def join_context(*, services: Services, slug: str) -> dict[str, Any]:
 async def join_page(request: Request, slug: Slug, services: ServicesDep, pages: PagesDep) -> Response:
     # The script replaces the key with crypto.randomUUID() on load; this one serves browsers without it.
     form = {"party_size": "2", "idempotency_key": str(uuid.uuid4())}
-    return pages.page(request, "join.html", await join_form_context(services=services, slug=slug, form=form))
+    context = await join_form_context(services=services, slug=slug, form=form)
+    return pages.page(request, "join.html", in_language(request, context))
 
 
 async def join_form_context(
@@ -110,9 +120,10 @@ async def live_part(
 ) -> Response:
     """The live stream of a page's live part: ``template`` rendered from the page's context builder."""
     first = await context()  # also: an unknown address is a 404 here, not a stream
+    language = languages.page_language(request, first["restaurant"])
 
     async def render() -> str:
-        return pages.fragment(template, await context())
+        return pages.fragment(template, {**await context(), "language": language})
 
     return live.stream(request, restaurant_id=first["restaurant"].id, render=render)
 
@@ -128,6 +139,17 @@ class Refusal:
     status_code: int
     message: str | None  # above the form
     errors: dict[str, str]  # next to the fields
+
+    def translated(self, language: str) -> Refusal:
+        """The message ids in ``language``."""
+
+        def text(message: str) -> str:
+            return translate(language, message, max=MAX_PARTY_SIZE)
+
+        message = text(self.message) if self.message else None
+        return Refusal(
+            self.status_code, message, {field: text(value) for field, value in self.errors.items()}
+        )
 
 
 async def _attempt_join(
@@ -175,12 +197,23 @@ async def join(
         if wants_json(request):
             return JSONResponse({"location": location, "token": outcome.token_number})
         return RedirectResponse(location, status_code=303)
+    # Refused: told in the guest's language (the location's default is looked up only when needed).
     if wants_json(request):
-        return JSONResponse(
-            {"message": outcome.message, "errors": outcome.errors}, status_code=outcome.status_code
+        language = languages.guest_choice(request) or languages.page_language(
+            request, await services.restaurants.get(slug=slug)
         )
-    context = await join_form_context(services=services, slug=slug, form=submitted, refusal=outcome)
-    return pages.page(request, "join.html", context, status_code=outcome.status_code)
+        refusal = outcome.translated(language)
+        return JSONResponse(
+            {"message": refusal.message, "errors": refusal.errors}, status_code=refusal.status_code
+        )
+    context = in_language(
+        request,
+        await join_form_context(services=services, slug=slug, form=submitted, refusal=outcome),
+        path=f"/{slug}",
+    )
+    refusal = outcome.translated(context["language"])
+    context = {**context, "errors": refusal.errors, "message": refusal.message}
+    return pages.page(request, "join.html", context, status_code=refusal.status_code)
 
 
 # --- the guest's place ------------------------------------------------------------------------------------
@@ -188,7 +221,13 @@ async def join(
 
 async def status_context(*, services: Services, slug: str, entry_id: uuid.UUID) -> dict[str, Any]:
     view = await services.views.guest_view(slug=slug, entry_id=entry_id)
-    return {"view": view, "entry": view.entry, "restaurant": view.restaurant, "slug": slug}
+    return {
+        "view": view,
+        "entry": view.entry,
+        "restaurant": view.restaurant,
+        "slug": slug,
+        "time_zone": languages.location_time_zone(view.restaurant),
+    }
 
 
 @router.get("/{slug}/e/{entry_id}")
@@ -196,7 +235,7 @@ async def status_page(
     request: Request, slug: Slug, entry_id: uuid.UUID, services: ServicesDep, pages: PagesDep
 ) -> Response:
     context = await status_context(services=services, slug=slug, entry_id=entry_id)
-    return pages.page(request, "status.html", context)
+    return pages.page(request, "status.html", in_language(request, context))
 
 
 @router.get("/{slug}/e/{entry_id}/live")
@@ -225,13 +264,24 @@ async def board_context(*, services: Services, slug: str) -> dict[str, Any]:
 @router.get("/{slug}/board")
 async def board_page(request: Request, slug: Slug, services: ServicesDep, pages: PagesDep) -> Response:
     context = await board_context(services=services, slug=slug)
-    return pages.page(request, "board.html", {**context, "join_url": join_url(request, pages, slug)})
+    context = in_language(request, {**context, "join_url": join_url(request, pages, slug)})
+    return pages.page(request, "board.html", context)
 
 
 @router.get("/{slug}/board/live")
 async def board_live(request: Request, slug: Slug, services: ServicesDep, pages: PagesDep) -> Response:
     context = functools.partial(board_context, services=services, slug=slug)
     return await live_part(request, pages, "_board.html", context)
+
+
+def in_language(request: Request, context: dict[str, Any], *, path: str | None = None) -> dict[str, Any]:
+    """A guest page's context with the language it is shown in (see web/languages.py), and the address its
+    language switch reloads (``path``: this page's own, unless it answered a form)."""
+    return {
+        **context,
+        "language": languages.page_language(request, context["restaurant"]),
+        "switch_path": path or request.url.path,
+    }
 
 
 def join_url(request: Request, pages: Pages, slug: str) -> str:

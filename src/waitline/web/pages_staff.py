@@ -39,7 +39,7 @@ from waitline.ratelimit import RateLimited
 from waitline.services import Services
 from waitline.web import csrf, live, wording
 from waitline.web.dependencies import ClientIP, ServicesDep, Slug
-from waitline.web.pages_guest import join_url
+from waitline.web.pages_guest import in_language, join_url
 from waitline.web.problems import status_of
 from waitline.web.rendering import PageRoute, Pages, PagesDep, is_htmx
 
@@ -339,7 +339,9 @@ async def resume(desk: DeskDep) -> Response:
 
 @router.get("/poster")
 async def poster(request: Request, session: SignedIn, pages: PagesDep) -> Response:
-    """A printable page: the restaurant's name, the QR code of its join page and the address in words."""
+    """A printable page: the restaurant's name, the QR code of its join page and the address in words.
+
+    Guests read it: it is in a guest's language (the switch, the browser's, the location's), not English."""
     slug = session.restaurant.slug
     context = {"restaurant": session.restaurant, "slug": slug, "join_url": join_url(request, pages, slug)}
-    return pages.page(request, "poster.html", context)
+    return pages.page(request, "poster.html", in_language(request, context))

@@ -28,7 +28,8 @@ from waitline.domain import (
     ServiceUnavailable,
     WaitlineError,
 )
-from waitline.web import csrf, wording
+from waitline.language import ENGLISH, N_
+from waitline.web import csrf, languages
 from waitline.web.problems import RETRY_AFTER_SECONDS
 
 WEB_DIRECTORY = Path(__file__).resolve().parent
@@ -48,11 +49,6 @@ _SECURITY_HEADERS = {
     # Pages show personal data (names) and change all the time.
     "Cache-Control": "no-store",
 }
-
-
-def ordinal(number: int) -> str:
-    suffix = "th" if 10 <= number % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(number % 10, "th")
-    return f"{number}{suffix}"
 
 
 def duration(start: datetime | None, end: datetime) -> str:
@@ -86,7 +82,9 @@ class Pages:
             undefined=StrictUndefined,
             trim_blocks=True,
             lstrip_blocks=True,
+            extensions=["jinja2.ext.i18n"],
         )
+        languages.install(self.environment)
         # Versioned URLs, so that browsers may keep static files while they do not change.
         versions = {
             path.name: hashlib.sha256(path.read_bytes()).hexdigest()[:12]
@@ -94,10 +92,8 @@ class Pages:
             if path.is_file()
         }
         self.environment.globals["static"] = lambda name: f"/static/{name}?v={versions[name]}"
-        self.environment.filters["ordinal"] = ordinal
         self.environment.globals["duration"] = duration
         self.environment.globals["ago"] = ago
-        self.environment.filters["overtaking"] = wording.overtaking
 
     def secure(self, request: Request) -> bool:
         if self.secure_cookies is not None:
@@ -128,14 +124,23 @@ class Pages:
         html = self.fragment(template, {**context, "csrf_token": csrf.token(request)})
         response = self.html(html, status_code=status_code, headers=headers)
         csrf.set_cookie(request, response, secure=self.secure(request))
+        if "language" in context:  # a guest page, in the guest's language
+            languages.remember_choice(request, response, secure=self.secure(request))
         return response
 
     def error(self, request: Request, *, status_code: int, title: str, message: str) -> HTMLResponse:
+        """An error page; ``title`` and ``message`` are message ids (N_), shown in the guest's language
+        (staff pages, which are English, keep English)."""
         headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status_code == 503 else None
+        staff = request.url.path.startswith("/staff")
         return self.page(
             request,
             "error.html",
-            {"title": title, "message": message},
+            {
+                "title": title,
+                "message": message,
+                "language": ENGLISH if staff else languages.page_language(request),
+            },
             status_code=status_code,
             headers=headers,
         )
@@ -183,8 +188,8 @@ def _error_page(request: Request, error: Exception) -> Response:
         return pages.error(
             request,
             status_code=404,
-            title="Not found",
-            message="There is nothing at this address. Please check the link or the QR code.",
+            title=N_("Not found"),
+            message=N_("There is nothing at this address. Please check the link or the QR code."),
         )
     if isinstance(error, NotAuthenticated):
         login = f"/staff/{request.path_params.get('slug', '')}/login"
@@ -192,12 +197,12 @@ def _error_page(request: Request, error: Exception) -> Response:
             return Response(status_code=204, headers={"HX-Redirect": login})
         return RedirectResponse(login, status_code=303)
     if isinstance(error, NotPermitted):
-        return pages.error(request, status_code=403, title="Not allowed", message=str(error))
+        return pages.error(request, status_code=403, title=N_("Not allowed"), message=str(error))
     if isinstance(error, csrf.CsrfRefused):
-        return pages.error(request, status_code=403, title="Please reload the page", message=error.detail)
+        return pages.error(request, status_code=403, title=N_("Please reload the page"), message=error.detail)
     if isinstance(error, ServiceUnavailable):
-        return pages.error(request, status_code=503, title="Busy", message=str(error))
-    return pages.error(request, status_code=400, title="Sorry", message=str(error))
+        return pages.error(request, status_code=503, title=N_("Busy"), message=str(error))
+    return pages.error(request, status_code=400, title=N_("Sorry"), message=str(error))
 
 
 class StaticAssets(StaticFiles):

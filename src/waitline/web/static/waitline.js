@@ -97,7 +97,7 @@
         navigator.vibrate([300, 150, 300]);
       }
       const title = document.title.replace(/^\(.*?\) /, "");
-      document.title = status === "called" ? "(Your turn!) " + title : title;
+      document.title = status === "called" ? "(" + region.dataset.textYourTurn + ") " + title : title;
       lastStatus = status;
     };
     region.addEventListener("waitline:updated", update);
@@ -177,6 +177,7 @@
     const button = form.querySelector("#join-button");
     const fields = form.querySelectorAll("input:not([type=hidden]), select");
     const label = button.textContent;
+    const text = form.dataset; // the page's words, in its language (data-text-*)
     let sending = false;
     let unresolved = null; // a body whose fate we do not know (the network failed): only it may be re-sent
 
@@ -186,7 +187,7 @@
       sending = true;
       button.disabled = true;
       button.setAttribute("aria-busy", "true");
-      button.textContent = "Joining…";
+      button.textContent = text.textJoining;
       const body = unresolved || new URLSearchParams(new FormData(form));
       const outcome = await submitJoin(form.action, body);
       if (outcome.ok && outcome.data.location) {
@@ -199,12 +200,12 @@
       if (outcome.status === 0 || outcome.status >= 500) {
         unresolved = body;
         fields.forEach((field) => { field.setAttribute("readonly", ""); });
-        button.textContent = "Try again";
+        button.textContent = text.textTryAgain;
         showErrors(
           form,
           outcome.status === 0
-            ? "We could not reach the restaurant. Check your connection and press Try again: you will not be added twice."
-            : "The queue is very busy. Please press Try again in a moment: you will not be added twice.",
+            ? text.textUnreachable
+            : text.textBusy,
           {},
         );
         return;
@@ -216,8 +217,8 @@
       let message = outcome.data.message;
       if (!message && Object.keys(errors).length === 0) {
         message = outcome.status === 403
-          ? "This page has expired. Please reload it and try again."
-          : "Sorry, that did not work. Please reload the page and try again.";
+          ? text.textExpired
+          : text.textFailed;
       }
       showErrors(form, message, errors);
     });
