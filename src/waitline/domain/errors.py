@@ -93,3 +93,15 @@ class StaffExists(WaitlineError):
 
 class PasswordUnacceptable(WaitlineError):
     """Passwords must be 10 to 1024 characters long."""
+
+
+class OwnerExists(WaitlineError):
+    """An owner with this email exists already."""
+
+
+class InviteInvalid(WaitlineError):
+    """This invitation link is unknown, used already or expired. Ask for a new one."""
+
+
+class SettingsInvalid(WaitlineError):
+    """These settings cannot be saved."""
