@@ -170,14 +170,18 @@ class Admin:
             if taken is None:
                 raise InviteInvalid()
             restaurant_id, email, role = taken
-            return await staff.create_staff(
+            member = await staff.create_staff(
                 connection=connection,
                 restaurant_id=restaurant_id,
                 email=email,
                 password_hash=password_hash,
-                reset_existing=True,
+                reset_existing=True,  # invited again (after a revocation, say): a new password, a new role
                 role=role,
             )
+            changed = await admin.set_role(
+                connection=connection, restaurant_id=restaurant_id, staff_id=member.id, role=role
+            )
+            return changed or member
 
     async def set_role(self, grant: Grant, *, staff_id: uuid.UUID, role: Role) -> StaffMember | None:
         assert grant.restaurant is not None
