@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 
 class WaitlineError(Exception):
     """Base of every domain error; the docstring is the message shown to the client."""
@@ -21,6 +23,23 @@ class EntryNotFound(WaitlineError):
 
 class QueueClosed(WaitlineError):
     """This queue is not taking new guests right now."""
+
+    def __init__(self, detail: str | None = None, *, opens_at: datetime | None = None) -> None:
+        super().__init__(detail)
+        # Outside opening hours: when it opens next, in the location's time zone.
+        self.opens_at = opens_at
+
+
+class OutsideHours(WaitlineError):
+    """The queue is closed at this hour."""
+
+
+class QueueFull(WaitlineError):
+    """The queue is full right now. Please try again a little later."""
+
+
+class PartyTooLarge(WaitlineError):
+    """This party is larger than the restaurant takes in its queue. Please speak to the staff."""
 
 
 class TransitionNotAllowed(WaitlineError):

@@ -24,13 +24,13 @@ _LOCATIONS = Statement(
     SELECT {RESTAURANT_COLUMNS} FROM restaurant WHERE organisation_id = :organisation_id ORDER BY name, slug
     """
 )
-_SETTINGS_COLUMNS = (
+SETTINGS_COLUMNS = (
     "name, default_region, time_zone, default_language, max_waiting, max_party_size, opening_hours,"
     " closed_dates, queue_open"
 )
-_SETTINGS = Statement(f"SELECT {_SETTINGS_COLUMNS} FROM restaurant WHERE id = :id")
+_SETTINGS = Statement(f"SELECT {SETTINGS_COLUMNS} FROM restaurant WHERE id = :id")
 # Locked while an edit is saved, so that the audit's "before" is what the edit replaced.
-_SETTINGS_LOCKED = Statement(f"SELECT {_SETTINGS_COLUMNS} FROM restaurant WHERE id = :id {{for_update}}")
+_SETTINGS_LOCKED = Statement(f"SELECT {SETTINGS_COLUMNS} FROM restaurant WHERE id = :id {{for_update}}")
 _UPDATE_SETTINGS = Statement(
     """
     UPDATE restaurant SET name = :name, default_region = :default_region, time_zone = :time_zone,

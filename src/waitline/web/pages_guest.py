@@ -62,6 +62,8 @@ def _refusal(error: WaitlineError) -> tuple[str | None, str]:
     """(the form field it concerns, what to tell the guest) for a join the queue refused."""
     if isinstance(error, InvalidMobileNumber):
         return "mobile", error.detail
+    if isinstance(error, QueueClosed) and error.opens_at is not None:
+        return None, error.detail
     if isinstance(error, QueueClosed):
         return (
             None,
