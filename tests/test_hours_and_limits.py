@@ -66,6 +66,8 @@ async def test_outside_opening_hours_the_join_page_says_when_the_queue_opens(
     client: httpx.AsyncClient, database: Database, restaurant: StaffRestaurant
 ) -> None:
     opens = await closed_today_and_tomorrow(database)
+    page = await client.get("/luigis")
+    assert "opens on" in page.text and opens.strftime("%A %d %B at %H:%M") in page.text
     form = {"name": "Ada", "mobile": "07400 123456", "party_size": "2", "idempotency_key": "key-1"}
     refused = await form_post(client, "/luigis", "/luigis/join", form)
     assert refused.status_code == 409, refused.text

@@ -158,10 +158,14 @@ class Access:
                 )
             if role is not None and (best is None or _RANK[role] > _RANK[best[1]]):
                 best = (principal, role)
-        if best is None or not permits(best[1], action):
-            if best is None and any(p.kind is PrincipalKind.STAFF for p in principals):
+        if best is None:
+            if any(p.kind is PrincipalKind.STAFF for p in principals):
                 raise NotPermitted("You are signed in for another restaurant.")
-            raise NotPermitted()
+            if all(p.kind is PrincipalKind.API_TOKEN for p in principals):
+                raise NotPermitted()  # "This staff token belongs to another restaurant."
+            raise NotPermitted("You have no access to this location.")
+        if not permits(best[1], action):
+            raise NotPermitted(f"As a {best[1].value} here, you cannot do this: ask a manager or the owner.")
         return Grant(principal=best[0], restaurant=restaurant, role=best[1])
 
     @staticmethod

@@ -32,7 +32,7 @@ from waitline.domain import (
     TransitionNotAllowed,
     WaitlineError,
 )
-from waitline.domain.hours import next_opening, utcnow
+from waitline.domain.hours import is_open, next_opening, utcnow
 from waitline.ratelimit import Decision, JoinLimits, LimitCheck, RateLimited, most_restrictive
 from waitline.services.outcomes import Observer, Outcome, failure
 from waitline.store import admin, calls, entries, events, joins, limits, restaurants
@@ -97,6 +97,15 @@ class Queue:
             )
         )
         return joined
+
+    async def closed_for_hours(self, *, slug: str) -> QueueClosed | None:
+        """Outside opening hours now: the refusal a join would get (with the next opening); None when open."""
+        async with self._database.snapshot() as connection:
+            restaurant = await restaurants.get_restaurant_by_slug(connection=connection, slug=slug)
+            settings = await admin.settings(connection=connection, restaurant_id=restaurant.id)
+        if is_open(settings.opening_hours, settings.closed_dates, settings.zone, utcnow()):
+            return None
+        return await self._closed_for_hours(slug)
 
     async def _closed_for_hours(self, slug: str) -> QueueClosed:
         """QueueClosed saying when the queue opens next, in the location's time zone."""

@@ -91,7 +91,11 @@ async def join_context(*, services: Services, slug: str) -> dict[str, Any]:
 async def join_page(request: Request, slug: Slug, services: ServicesDep, pages: PagesDep) -> Response:
     # The script replaces the key with crypto.randomUUID() on load; this one serves browsers without it.
     form = {"party_size": "2", "idempotency_key": str(uuid.uuid4())}
-    return pages.page(request, "join.html", await join_form_context(services=services, slug=slug, form=form))
+    context = await join_form_context(services=services, slug=slug, form=form)
+    closed = await services.queue.closed_for_hours(slug=slug)
+    if closed is not None:  # outside opening hours: said before anyone types anything
+        context["message"] = closed.detail
+    return pages.page(request, "join.html", context)
 
 
 async def join_form_context(
