@@ -4,6 +4,7 @@ shown once, and the audit trail that owners read. Also: what migration 0007 make
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -172,8 +173,10 @@ async def test_a_revoked_host_is_signed_out_at_their_next_request(
     transport = httpx.ASGITransport(app=client._transport.app)  # type: ignore[attr-defined]
     async with httpx.AsyncClient(transport=transport, base_url="http://waitline.test") as host:
         await sign_in(host, Staff(slug="luigis", email="hal@a.test"))
-        assert (await host.get("/staff/luigis")).status_code == 200
+        dashboard = await host.get("/staff/luigis")
+        assert dashboard.status_code == 200 and "Settings and staff" not in dashboard.text
         assert (await host.get("/admin/locations/luigis")).status_code == 403  # a host: no settings
+        assert "Settings and staff" in (await client.get("/staff/luigis")).text  # the owner's dashboard
 
         revoked = await form_post(
             client, "/admin/locations/luigis/staff", f"/admin/locations/luigis/staff/{member.id}/revoke"
@@ -267,3 +270,25 @@ async def test_staff_from_before_owners_become_hosts_of_a_restaurant_with_its_ow
 async def test_a_restaurant_made_from_the_command_line_has_an_organisation(database: Database) -> None:
     made = await make_restaurant(database)
     assert made.restaurant.organisation_id is not None
+
+
+async def test_two_clicks_on_one_invitation_at_once_make_one_login(database: Database) -> None:
+    services = Services(database=database)
+    owner = await services.access.create_owner(email=OWNER, password=STAFF_PASSWORD, organisation="A")
+    restaurant = await services.restaurants.create(
+        slug="luigis", name="L", organisation_id=owner.organisation_id
+    )
+    grant = Grant(principal=owner, restaurant=restaurant, role=Role.OWNER)
+    secret = await services.admin.invite(grant, email="hal@a.test", role=Role.MANAGER)
+
+    results = await asyncio.gather(
+        *(services.admin.accept_invite(secret, password=f"{STAFF_PASSWORD} {i}") for i in range(4)),
+        return_exceptions=True,
+    )
+
+    accepted = [result for result in results if not isinstance(result, BaseException)]
+    assert len(accepted) == 1, results
+    assert all(isinstance(result, InviteInvalid) for result in results if result not in accepted)
+    assert [(member.email, member.role) for member in await services.admin.staff(restaurant.id)] == [
+        ("hal@a.test", "manager")
+    ]
