@@ -20,15 +20,17 @@ from tests.web_helpers import STAFF_PASSWORD, Staff, csrf_token, form_post, sign
 from waitline import auth
 from waitline.cli import main
 from waitline.config import Settings
-from waitline.domain import InviteInvalid, Role
+from waitline.domain import InviteInvalid, LoginFailed, Role
+from waitline.ratelimit import RateLimited
 from waitline.services import Services
-from waitline.services.access import Grant
+from waitline.services.access import OWNER_ATTEMPTS, Grant
 from waitline.store import migrations
 from waitline.store.engine import Database, open_database
 
 pytestmark = pytest.mark.anyio
 
 OWNER = "ann@a.test"
+SESSION = timedelta(hours=1)
 
 
 async def owner_signed_in(client: httpx.AsyncClient, database: Database) -> uuid.UUID:
@@ -292,3 +294,23 @@ async def test_two_clicks_on_one_invitation_at_once_make_one_login(database: Dat
     assert [(member.email, member.role) for member in await services.admin.staff(restaurant.id)] == [
         ("hal@a.test", "manager")
     ]
+
+
+async def test_an_owner_email_is_refused_after_ten_attempts_an_hour_even_with_the_right_password(
+    database: Database,
+) -> None:
+    services = Services(database=database)
+    await services.access.create_owner(email=OWNER, password=STAFF_PASSWORD, organisation="A")
+    for _ in range(OWNER_ATTEMPTS.limit):
+        with pytest.raises(LoginFailed):
+            await services.access.owner_log_in(
+                email=OWNER, password="wrong password", session_lifetime=SESSION
+            )
+    with pytest.raises(RateLimited):
+        await services.access.owner_log_in(
+            email=OWNER.upper(), password=STAFF_PASSWORD, session_lifetime=SESSION
+        )
+    later = datetime.now(UTC) + timedelta(hours=1, minutes=1)
+    assert await services.access.owner_log_in(
+        email=OWNER, password=STAFF_PASSWORD, session_lifetime=SESSION, now=later
+    )

@@ -32,10 +32,13 @@ from waitline.domain import (
     permits,
     role_at,
 )
-from waitline.store import owners, restaurants, staff, tokens
+from waitline.ratelimit import LimitCheck, RatePolicy
+from waitline.store import limits, owners, restaurants, staff, tokens
 from waitline.store.engine import Database
 
 _RANK = {Role.HOST: 1, Role.MANAGER: 2, Role.OWNER: 3}
+# Sign-in attempts per owner email (a password guesser against one owner; the per-address limit is separate).
+OWNER_ATTEMPTS = RatePolicy(limit=10, period_seconds=3600, name="owner-sign-in")
 
 
 def _utcnow() -> datetime:
@@ -92,10 +95,21 @@ class Access:
     async def owner_log_in(
         self, *, email: str, password: str, session_lifetime: timedelta, now: datetime | None = None
     ) -> str:
-        """A new owner session secret once email and password match; LoginFailed otherwise (same work)."""
+        """A new owner session secret once email and password match; LoginFailed otherwise (same work).
+
+        Attempts per email are counted before the password is checked (OWNER_ATTEMPTS, in the database,
+        shared by every instance, whether or not the email has an account): RateLimited past it.
+        """
         now = now or _utcnow()
+        email = normalise_email(email)
+        async with self._database.single_statement() as connection:
+            await limits.hit_limits(
+                connection=connection,
+                checks=[LimitCheck(f"owner-sign-in:{email}", OWNER_ATTEMPTS)],
+                now=now.timestamp(),
+            )
         async with self._database.snapshot() as connection:
-            credentials = await owners.owner_credentials(connection=connection, email=normalise_email(email))
+            credentials = await owners.owner_credentials(connection=connection, email=email)
 
         def check() -> bool:
             if credentials is None:
