@@ -3,18 +3,20 @@ kept in a cookie), or by the location; refusals, errors and the live parts in th
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from datetime import datetime
-from types import SimpleNamespace
+import uuid
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from sqlalchemy import text
 from starlette.requests import Request
 
 from tests.conftest import StaffRestaurant, join_body
 from tests.web_helpers import create_staff, form_post, sign_in
-from waitline.domain import MAX_PARTY_SIZE
+from waitline.domain import MAX_PARTY_SIZE, Restaurant
 from waitline.store.engine import Database
 from waitline.web import languages
 
@@ -142,31 +144,36 @@ async def test_the_board_counts_parties_with_the_languages_plural_forms(
 
 
 def test_without_a_choice_the_locations_default_language_comes_before_english() -> None:
-    """lead: owners' ``default_language`` column; read through getattr until that merge."""
-
     def request(headers: dict[str, str]) -> Request:
         raw = [(name.lower().encode(), value.encode()) for name, value in headers.items()]
         return Request({"type": "http", "method": "GET", "path": "/x", "query_string": b"", "headers": raw})
 
-    french_location = SimpleNamespace(default_language="fr")
+    location = Restaurant(
+        id=uuid.uuid4(),
+        slug="x",
+        name="X",
+        queue_open=True,
+        default_region=None,
+        created_at=datetime.now(UTC),
+    )
+    french_location = dataclasses.replace(location, default_language="fr")
     assert languages.page_language(request({"Accept-Language": "ja"}), french_location) == "fr"
     assert languages.page_language(request({"Accept-Language": "de"}), french_location) == "de"
-    assert languages.page_language(request({}), SimpleNamespace()) == "en"
+    assert languages.page_language(request({}), location) == "en"
+    assert languages.page_language(request({}), None) == "en"
 
 
 async def test_the_joining_time_is_written_for_the_language_in_the_locations_time_zone(
-    client: httpx.AsyncClient, restaurant: StaffRestaurant, monkeypatch: pytest.MonkeyPatch
+    client: httpx.AsyncClient, restaurant: StaffRestaurant, database: Database
 ) -> None:
-    """lead: until owners' ``time_zone`` column lands, no location has a zone and the line is not shown."""
+    async with database.transaction() as connection:
+        await connection.execute(text("UPDATE restaurant SET time_zone = 'Asia/Tokyo' WHERE slug = 'luigis'"))
     joined = await join(client)
-    without_zone = await client.get(joined.headers["location"])
-    monkeypatch.setattr(languages, "location_time_zone", lambda restaurant: ZoneInfo("Asia/Tokyo"))
     english = await client.get(joined.headers["location"], headers={"Accept-Language": "en"})
     spanish = await client.get(joined.headers["location"], headers={"Accept-Language": "es"})
 
     entry = await client.get(f"{restaurant.public}/queue/{joined.headers['location'].rsplit('/', 1)[1]}")
     created = datetime.fromisoformat(entry.json()["createdAt"]).astimezone(ZoneInfo("Asia/Tokyo"))
-    assert "ticket-joined" not in without_zone.text
     assert f"Joined at <bdi>{created:%-I:%M}\u202f{created:%p}</bdi>" in english.text
     assert f"En la fila desde las <bdi>{created:%-H:%M}</bdi>" in spanish.text
 

@@ -59,6 +59,16 @@ STAFF_TEMPLATES = {  # staff read English (and the API docs are for developers)
     "api_docs.html",
     "dashboard.html",
     "login.html",
+    # owners and managers (README "Running it from the browser")
+    "_admin_nav.html",
+    "admin_audit.html",
+    "admin_home.html",
+    "admin_location.html",
+    "admin_login.html",
+    "admin_staff.html",
+    "admin_tokens.html",
+    "_login_form.html",
+    "invite.html",  # a new host or manager accepting an invitation
 }
 READ_ATTRIBUTES = {"alt", "title", "placeholder", "aria-label"}
 NOT_WORDS = {"waitline"}  # the product's name

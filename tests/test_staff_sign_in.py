@@ -15,8 +15,9 @@ from tests.conftest import StaffRestaurant, join_body, make_restaurant
 from tests.web_helpers import STAFF_PASSWORD, Staff, create_staff, csrf_token, form_post, sign_in
 from waitline import auth
 from waitline.config import Settings
-from waitline.domain import LoginFailed, LoginThrottled, NotAuthenticated
+from waitline.domain import Action, LoginFailed, LoginThrottled, NotAuthenticated
 from waitline.services import Services
+from waitline.services.access import Credentials
 from waitline.store.engine import Database
 from waitline.web.app import create_app
 from waitline.web.pages_staff import SESSION_COOKIE
@@ -316,4 +317,6 @@ async def test_an_expired_session_signs_out(database: Database, restaurant: Staf
     secret = await log_in(database, staff.email, staff.password, long_ago)
 
     with pytest.raises(NotAuthenticated):
-        await Services(database=database).accounts.staff_session(secret=secret, slug="luigis")
+        await Services(database=database).access.authorise(
+            action=Action.RUN_QUEUE, credentials=Credentials(staff_secret=secret), slug="luigis"
+        )

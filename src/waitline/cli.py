@@ -225,13 +225,40 @@ def staff() -> None:
 def staff_create(slug: str, email: str) -> None:
     """Create a staff login. The password is read from standard input (its first line) when it is piped in;
     otherwise one is generated and printed (it is shown only this once)."""
-    piped = not sys.stdin.isatty()
-    password = sys.stdin.readline().rstrip("\r\n") if piped else ""
-    generated = not password
-    if generated:
-        password = auth.new_password()
+    password, generated = _password_from_stdin()
     created = _run(lambda services: services.accounts.create_staff(slug=slug, email=email, password=password))
     shown: dict[str, str] = {"restaurant": slug, "email": created.email}
+    if generated:
+        shown["password"] = password
+    click.echo(json.dumps(shown))
+
+
+def _password_from_stdin() -> tuple[str, bool]:
+    """The first line of standard input when it is piped in; otherwise a generated one (and True)."""
+    piped = not sys.stdin.isatty()
+    password = sys.stdin.readline().rstrip("\r\n") if piped else ""
+    if password:
+        return password, False
+    return auth.new_password(), True
+
+
+@main.group()
+def owner() -> None:
+    """Owners: they run their organisation's locations, staff and tokens from the browser (/admin)."""
+
+
+@owner.command("create")
+@click.option("--email", required=True, callback=_validate_email)
+@click.option("--organisation", default=None, help="The organisation's name (default: the email's domain).")
+def owner_create(email: str, organisation: str | None) -> None:
+    """Create an organisation and its first owner. The password is read from standard input (its first
+    line) when it is piped in; otherwise one is generated and printed (it is shown only this once)."""
+    password, generated = _password_from_stdin()
+    name = organisation or email.rpartition("@")[2] or email
+    created = _run(
+        lambda services: services.access.create_owner(email=email, password=password, organisation=name)
+    )
+    shown: dict[str, str] = {"email": created.email or email, "organisation": name}
     if generated:
         shown["password"] = password
     click.echo(json.dumps(shown))

@@ -16,7 +16,7 @@ from datetime import datetime, tzinfo
 from pathlib import Path
 
 from babel import Locale, negotiate_locale
-from babel.dates import format_time
+from babel.dates import format_skeleton, format_time
 from babel.lists import format_list
 from babel.numbers import format_decimal
 
@@ -118,6 +118,11 @@ def number(value: int | float, language: str) -> str:
 def clock_time(moment: datetime, language: str, zone: tzinfo) -> str:
     """A time of day, short, as the language writes it ("7:42 PM", "19:42")."""
     return format_time(moment, format="short", tzinfo=zone, locale=language)
+
+
+def day_of_year(moment: datetime, language: str) -> str:
+    """A weekday and date, as the language writes it ("Mon, November 30", "lun, 30 de noviembre")."""
+    return format_skeleton("MMMMEEEEd", moment, locale=language)
 
 
 def listed(items: Sequence[str], language: str) -> str:

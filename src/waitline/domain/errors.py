@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 
 class WaitlineError(Exception):
     """Base of every domain error; the docstring is the message shown to the client."""
@@ -21,6 +23,27 @@ class EntryNotFound(WaitlineError):
 
 class QueueClosed(WaitlineError):
     """This queue is not taking new guests right now."""
+
+    def __init__(
+        self, detail: str | None = None, *, outside_hours: bool = False, opens_at: datetime | None = None
+    ) -> None:
+        super().__init__(detail)
+        # Closed by its opening hours (not paused by staff); when it opens next, in the location's time
+        # zone, unless no opening is set ahead.
+        self.outside_hours = outside_hours or opens_at is not None
+        self.opens_at = opens_at
+
+
+class OutsideHours(WaitlineError):
+    """The queue is closed at this hour."""
+
+
+class QueueFull(WaitlineError):
+    """The queue is full right now. Please try again a little later."""
+
+
+class PartyTooLarge(WaitlineError):
+    """This party is larger than the restaurant takes in its queue. Please speak to the staff."""
 
 
 class TransitionNotAllowed(WaitlineError):
@@ -93,3 +116,15 @@ class StaffExists(WaitlineError):
 
 class PasswordUnacceptable(WaitlineError):
     """Passwords must be 10 to 1024 characters long."""
+
+
+class OwnerExists(WaitlineError):
+    """An owner with this email exists already."""
+
+
+class InviteInvalid(WaitlineError):
+    """This invitation link is unknown, used already or expired. Ask for a new one."""
+
+
+class SettingsInvalid(WaitlineError):
+    """These settings cannot be saved."""

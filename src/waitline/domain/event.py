@@ -58,6 +58,7 @@ class ActorKind(enum.StrEnum):
     STAFF = "staff"  # a signed-in staff member (the id is theirs)
     API_TOKEN = "api_token"  # noqa: S105 (a kind of actor, not a secret): a staff API token (the id is the token's, never its secret)
     SYSTEM = "system"
+    OWNER = "owner"  # an owner of the organisation (the id is theirs)
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,10 @@ class Actor:
     @classmethod
     def api_token(cls, token_id: uuid.UUID) -> Actor:
         return cls(ActorKind.API_TOKEN, str(token_id))
+
+    @classmethod
+    def owner(cls, owner_id: uuid.UUID) -> Actor:
+        return cls(ActorKind.OWNER, str(owner_id))
 
 
 GUEST = Actor(ActorKind.GUEST)

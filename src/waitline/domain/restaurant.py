@@ -13,7 +13,9 @@ from waitline.domain.rows import as_uuid, datetime_from_row
 SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
 
 # Paths the web app serves at the top level; a restaurant cannot take one of these as its slug.
-RESERVED_SLUGS = frozenset({"api", "staff", "static", "docs", "redoc", "openapi.json", "healthz", "readyz"})
+RESERVED_SLUGS = frozenset(
+    {"api", "admin", "staff", "static", "docs", "redoc", "openapi.json", "healthz", "readyz"}
+)
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,9 @@ class Restaurant:
     queue_open: bool
     default_region: str | None
     created_at: datetime
+    organisation_id: uuid.UUID | None = None
+    time_zone: str = "UTC"  # IANA name: hours, analytics and the times guests read
+    default_language: str = "en"  # for guests whose browser asks for none of ours
 
     @classmethod
     def from_row(cls, row: Mapping[Any, Any]) -> Restaurant:
@@ -34,6 +39,9 @@ class Restaurant:
             queue_open=bool(row["queue_open"]),
             default_region=row["default_region"],
             created_at=datetime_from_row(row["created_at"]),
+            organisation_id=as_uuid(row["organisation_id"]) if row.get("organisation_id") else None,
+            time_zone=row["time_zone"],
+            default_language=row["default_language"],
         )
 
 

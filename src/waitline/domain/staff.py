@@ -24,10 +24,16 @@ class StaffMember:
     id: uuid.UUID
     restaurant_id: uuid.UUID
     email: str
+    role: str = "host"  # a waitline.domain.access.Role value: "manager" or "host"
 
     @classmethod
     def from_row(cls, row: Mapping[Any, Any]) -> StaffMember:
-        return cls(id=as_uuid(row["id"]), restaurant_id=as_uuid(row["restaurant_id"]), email=row["email"])
+        return cls(
+            id=as_uuid(row["id"]),
+            restaurant_id=as_uuid(row["restaurant_id"]),
+            email=row["email"],
+            role=row.get("role") or "host",
+        )
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,9 @@ import time
 from collections.abc import Callable
 
 from waitline.ratelimit import JoinLimits
+from waitline.services.access import Access
 from waitline.services.accounts import Accounts
+from waitline.services.admin import Admin
 from waitline.services.eventlog import EventLog
 from waitline.services.outcomes import Observer, Unobserved
 from waitline.services.queue import Queue
@@ -33,6 +35,8 @@ class Services:
         self._database = database
         self.restaurants = Restaurants(database=database)
         self.accounts = Accounts(database=database)
+        self.access = Access(database=database)
+        self.admin = Admin(database=database)
         self.queue = Queue(database=database, limits=limits, observer=observer or Unobserved())
         self.views = Views(database=database)
         self.events = EventLog(database=database)

@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import math
-import uuid
 from datetime import UTC, datetime, timedelta
 
 from waitline import auth
 from waitline.domain import (
     MAX_PASSWORD_LENGTH,
     MIN_PASSWORD_LENGTH,
-    Actor,
     LoginFailed,
     LoginThrottled,
-    NotAuthenticated,
     NotPermitted,
     PasswordUnacceptable,
+    Role,
     StaffMember,
-    StaffSession,
     normalise_email,
 )
 from waitline.ratelimit import LimitCheck, RatePolicy
@@ -47,24 +44,21 @@ class Accounts:
             )
         return token
 
-    async def authorise_token(self, *, token: str | None, restaurant_id: uuid.UUID) -> Actor:
-        """Who ``token`` acts as, if it is a staff token of this very restaurant; raises otherwise."""
-        if not token:
-            raise NotAuthenticated()
-        async with self._database.snapshot() as connection:
-            found = await tokens.token_by_hash(connection=connection, token_hash=auth.token_hash(token))
-        if found is None:
-            raise NotAuthenticated()
-        if found.restaurant_id != restaurant_id:
-            raise NotPermitted()
-        return Actor.api_token(found.id)
-
     # --- staff logins -------------------------------------------------------------------------------------
 
     async def create_staff(
-        self, *, slug: str, email: str, password: str, reset_existing: bool = False
+        self,
+        *,
+        slug: str,
+        email: str,
+        password: str,
+        reset_existing: bool = False,
+        role: Role = Role.HOST,
     ) -> StaffMember:
-        """A staff login for the restaurant; with ``reset_existing`` an existing one gets the new password."""
+        """A staff login for the restaurant (a host unless ``role`` says manager); with ``reset_existing`` an
+        existing one gets the new password."""
+        if role is Role.OWNER:
+            raise NotPermitted("Owners are made with `waitline owner create`.")
         if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
             raise PasswordUnacceptable()
         password_hash = await asyncio.to_thread(auth.hash_password, password)
@@ -76,6 +70,7 @@ class Accounts:
                 email=normalise_email(email),
                 password_hash=password_hash,
                 reset_existing=reset_existing,
+                role=role.value,
             )
 
     async def count_sign_in_attempt(self, *, policy: RatePolicy | None, client_ip: str, now: float) -> None:
@@ -186,25 +181,6 @@ class Accounts:
                 connection=connection, name=name, new_value=auth.new_session_secret()
             )
         return value.encode()
-
-    async def staff_session(
-        self, *, secret: str | None, slug: str, now: datetime | None = None
-    ) -> StaffSession:
-        """The signed-in staff member, if ``secret`` is a live session of this very restaurant.
-
-        Raises NotAuthenticated (no such session, or it expired) or NotPermitted (another restaurant's).
-        """
-        if not secret:
-            raise NotAuthenticated()
-        async with self._database.snapshot() as connection:
-            found = await staff.session(
-                connection=connection, token_hash=auth.token_hash(secret), now=now or _utcnow()
-            )
-        if found is None:
-            raise NotAuthenticated()
-        if found.restaurant.slug != slug:
-            raise NotPermitted("You are signed in for another restaurant.")
-        return found
 
     async def log_out(self, *, secret: str) -> None:
         async with self._database.transaction() as connection:

@@ -23,16 +23,19 @@ from waitline.domain import (
     EventDraft,
     EventType,
     JoinRequest,
+    OutsideHours,
     QueueChanged,
+    QueueClosed,
     Restaurant,
     Status,
     Transition,
     TransitionNotAllowed,
     WaitlineError,
 )
+from waitline.domain.hours import is_open, next_opening, utcnow
 from waitline.ratelimit import Decision, JoinLimits, LimitCheck, RateLimited, most_restrictive
 from waitline.services.outcomes import Observer, Outcome, failure
-from waitline.store import calls, entries, events, joins, limits, restaurants
+from waitline.store import admin, calls, entries, events, joins, limits, restaurants
 from waitline.store.constraints import DuplicateIdempotencyKey
 from waitline.store.engine import Database
 
@@ -68,14 +71,20 @@ class Queue:
         A replay is never counted by the rate limits; a join refused for any reason is counted by none.
         """
         try:
-            joined, outcome = await self._join(
-                slug=slug,
-                name=name,
-                mobile=mobile,
-                party_size=party_size,
-                idempotency_key=idempotency_key,
-                client_ip=client_ip,
-            )
+            try:
+                joined, outcome = await self._join(
+                    slug=slug,
+                    name=name,
+                    mobile=mobile,
+                    party_size=party_size,
+                    idempotency_key=idempotency_key,
+                    client_ip=client_ip,
+                )
+            except OutsideHours:
+                # The join's statement saw the hours closed; say when they open (or, had they opened in
+                # between, that it is closed all the same: the join was refused).
+                closed = await self.closed_for_hours(slug=slug)
+                raise (closed or QueueClosed(outside_hours=True)) from None
         except WaitlineError as error:
             self._observer.observe(Outcome("join", failure(error), fields={"slug": slug}))
             raise
@@ -91,6 +100,22 @@ class Queue:
             )
         )
         return joined
+
+    async def closed_for_hours(self, *, slug: str) -> QueueClosed | None:
+        """Outside opening hours now: the refusal a join would get (with the next opening); None when open."""
+        async with self._database.snapshot() as connection:
+            restaurant = await restaurants.get_restaurant_by_slug(connection=connection, slug=slug)
+            settings = await admin.settings(connection=connection, restaurant_id=restaurant.id)
+        now = utcnow()
+        if is_open(settings.opening_hours, settings.closed_dates, settings.zone, now):
+            return None
+        opens_at = next_opening(settings.opening_hours, settings.closed_dates, settings.zone, now)
+        if opens_at is None:
+            return QueueClosed("The queue is closed: no opening hours are set ahead.", outside_hours=True)
+        when = opens_at.strftime("%A %d %B at %H:%M")
+        return QueueClosed(
+            f"The queue is closed now. It opens on {when} ({settings.time_zone}).", opens_at=opens_at
+        )
 
     async def _join(
         self,

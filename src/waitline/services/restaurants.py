@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
+
 from waitline.domain import QueueSummary, Restaurant
-from waitline.store import restaurants
+from waitline.store import owners, restaurants
 from waitline.store.engine import Database
 
 
@@ -11,10 +13,24 @@ class Restaurants:
     def __init__(self, *, database: Database) -> None:
         self._database = database
 
-    async def create(self, *, slug: str, name: str, default_region: str | None = None) -> Restaurant:
+    async def create(
+        self,
+        *,
+        slug: str,
+        name: str,
+        default_region: str | None = None,
+        organisation_id: uuid.UUID | None = None,
+    ) -> Restaurant:
+        """A new location of ``organisation_id``; without one, of a new organisation named after it."""
         async with self._database.transaction() as connection:
+            if organisation_id is None:
+                organisation_id = await owners.create_organisation(connection=connection, name=name)
             return await restaurants.create_restaurant(
-                connection=connection, slug=slug, name=name, default_region=default_region
+                connection=connection,
+                slug=slug,
+                name=name,
+                default_region=default_region,
+                organisation_id=organisation_id,
             )
 
     async def get(self, *, slug: str) -> Restaurant:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -23,11 +24,17 @@ from waitline.domain import (
     EventType,
     IdempotencyKeyReused,
     JoinRequest,
+    OutsideHours,
+    PartyTooLarge,
     QueueClosed,
+    QueueFull,
     RestaurantNotFound,
 )
+from waitline.domain.hours import is_open
+from waitline.domain.location import LocationSettings
 from waitline.ratelimit import Decision, LimitCheck
 from waitline.store import events
+from waitline.store.admin import SETTINGS_COLUMNS
 from waitline.store.constraints import domain_error
 from waitline.store.entries import ENTRY_BY_ID, ENTRY_COLUMNS, POSITION
 from waitline.store.limits import decisions, hit_limits_sqlite, policy_arrays, rate_limited
@@ -48,7 +55,10 @@ _ENTRY_BY_KEY = Statement(
     WHERE r.slug = :slug AND e.idempotency_key = :idempotency_key
     """
 )
-_SQLITE_RESTAURANT = Statement("SELECT id, queue_open FROM restaurant WHERE slug = :slug")
+_SQLITE_RESTAURANT = Statement(f"SELECT id, {SETTINGS_COLUMNS} FROM restaurant WHERE slug = :slug")
+_SQLITE_WAITING = Statement(
+    "SELECT count(*) FROM queue_entry WHERE restaurant_id = :restaurant_id AND status = 'waiting'"
+)
 _SQLITE_MOBILE_IS_ACTIVE = Statement(
     """
     SELECT 1 FROM queue_entry
@@ -133,6 +143,12 @@ async def find_replay(*, connection: AsyncConnection, request: JoinRequest) -> E
 def _refusal(outcome: str, counted: list[Decision]) -> Exception | None:
     if outcome == "closed":
         return QueueClosed()
+    if outcome == "too_large":
+        return PartyTooLarge()
+    if outcome == "outside_hours":
+        return OutsideHours()
+    if outcome == "full":
+        return QueueFull()
     if outcome == "already_queued":
         return AlreadyInQueue()
     if outcome == "rate_limited":
@@ -182,10 +198,20 @@ async def _join_sqlite(
         if existing is not None:
             _check_fingerprint(existing, params["fingerprint"])
             return JoinOutcome(Entry.from_row(existing), False, [], None)
-    if not restaurant["queue_open"]:
+    settings = LocationSettings.from_row(restaurant)
+    if not settings.queue_open:
         raise QueueClosed()
+    if settings.max_party_size is not None and params["party_size"] > settings.max_party_size:
+        raise PartyTooLarge()
+    if not is_open(settings.opening_hours, settings.closed_dates, settings.zone, datetime.now(UTC)):
+        raise OutsideHours()
     if (await connection.execute(_SQLITE_MOBILE_IS_ACTIVE.on(connection), params)).first() is not None:
         raise AlreadyInQueue()
+    # Counted under the write lock that BEGIN IMMEDIATE took: racing joins are serialised, none overshoots.
+    if settings.max_waiting is not None:
+        waiting = (await connection.execute(_SQLITE_WAITING.on(connection), params)).scalar_one()
+        if waiting >= settings.max_waiting:
+            raise QueueFull()
     counted = await hit_limits_sqlite(connection, checks, now=params["now"])
     last_token = (await connection.execute(_SQLITE_LAST_TOKEN.on(connection), params)).scalar_one()
     params["token_number"] = last_token + 1

@@ -11,12 +11,14 @@ from waitline.domain import QueueSummary, Restaurant, RestaurantNotFound
 from waitline.store.constraints import domain_error
 from waitline.store.statement import Statement
 
-RESTAURANT_COLUMNS = "id, slug, name, queue_open, default_region, created_at"
+RESTAURANT_COLUMNS = (
+    "id, slug, name, queue_open, default_region, created_at, organisation_id, time_zone, default_language"
+)
 
 _INSERT_RESTAURANT = Statement(
     f"""
-    INSERT INTO restaurant (id, slug, name, default_region)
-    VALUES (:id, :slug, :name, :default_region)
+    INSERT INTO restaurant (id, slug, name, default_region, organisation_id)
+    VALUES (:id, :slug, :name, :default_region, :organisation_id)
     RETURNING {RESTAURANT_COLUMNS}
     """
 )
@@ -46,9 +48,20 @@ _SUMMARY = Statement(
 
 
 async def create_restaurant(
-    *, connection: AsyncConnection, slug: str, name: str, default_region: str | None
+    *,
+    connection: AsyncConnection,
+    slug: str,
+    name: str,
+    default_region: str | None,
+    organisation_id: uuid.UUID,
 ) -> Restaurant:
-    params = {"id": str(uuid.uuid4()), "slug": slug, "name": name, "default_region": default_region}
+    params = {
+        "id": str(uuid.uuid4()),
+        "slug": slug,
+        "name": name,
+        "default_region": default_region,
+        "organisation_id": str(organisation_id),
+    }
     try:
         row = (await connection.execute(_INSERT_RESTAURANT.on(connection), params)).mappings().one()
     except IntegrityError as error:

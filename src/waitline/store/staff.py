@@ -21,28 +21,28 @@ from waitline.domain import (
 from waitline.store.statement import Statement
 from waitline.store.values import moment
 
-_STAFF_COLUMNS = "id, restaurant_id, email"
+_STAFF_COLUMNS = "id, restaurant_id, email, role"
 
 _INSERT_STAFF = Statement(
     f"""
-    INSERT INTO staff_user (id, restaurant_id, email, password_hash)
-    VALUES (:id, :restaurant_id, :email, :password_hash)
+    INSERT INTO staff_user (id, restaurant_id, email, password_hash, role)
+    VALUES (:id, :restaurant_id, :email, :password_hash, :role)
     ON CONFLICT (restaurant_id, email) DO NOTHING
     RETURNING {_STAFF_COLUMNS}
     """
 )
 _UPSERT_STAFF = Statement(
     f"""
-    INSERT INTO staff_user (id, restaurant_id, email, password_hash)
-    VALUES (:id, :restaurant_id, :email, :password_hash)
-    ON CONFLICT (restaurant_id, email) DO UPDATE SET password_hash = excluded.password_hash
+    INSERT INTO staff_user (id, restaurant_id, email, password_hash, role)
+    VALUES (:id, :restaurant_id, :email, :password_hash, :role)
+    ON CONFLICT (restaurant_id, email) DO UPDATE SET password_hash = excluded.password_hash, revoked_at = NULL
     RETURNING {_STAFF_COLUMNS}
     """
 )
 _STAFF_CREDENTIALS = Statement(
     f"""
     SELECT {_STAFF_COLUMNS}, password_hash FROM staff_user
-    WHERE restaurant_id = :restaurant_id AND email = :email
+    WHERE restaurant_id = :restaurant_id AND email = :email AND revoked_at IS NULL
     """
 )
 _SET_PASSWORD_HASH = Statement("UPDATE staff_user SET password_hash = :password_hash WHERE id = :id")
@@ -55,6 +55,7 @@ async def create_staff(
     email: str,
     password_hash: str,
     reset_existing: bool = False,
+    role: str = "host",
 ) -> StaffMember:
     """A new account; with ``reset_existing`` an account with this email gets the new password instead."""
     params = {
@@ -62,6 +63,7 @@ async def create_staff(
         "restaurant_id": str(restaurant_id),
         "email": email,
         "password_hash": password_hash,
+        "role": role,
     }
     statement = _UPSERT_STAFF if reset_existing else _INSERT_STAFF
     row = (await connection.execute(statement.on(connection), params)).mappings().first()
@@ -187,11 +189,12 @@ _INSERT_SESSION = Statement(
 )
 _SESSION = Statement(
     """
-    SELECT u.id AS staff_id, u.email, r.id, r.slug, r.name, r.queue_open, r.default_region, r.created_at
+    SELECT u.id AS staff_id, u.email, u.role, r.id, r.slug, r.name, r.queue_open, r.default_region,
+        r.created_at, r.organisation_id, r.time_zone, r.default_language
     FROM staff_session s
     JOIN staff_user u ON u.id = s.staff_id
     JOIN restaurant r ON r.id = u.restaurant_id
-    WHERE s.token_hash = :token_hash AND s.expires_at > :now
+    WHERE s.token_hash = :token_hash AND s.expires_at > :now AND u.revoked_at IS NULL
     """
 )
 _DELETE_SESSION = Statement("DELETE FROM staff_session WHERE token_hash = :token_hash")
@@ -217,7 +220,9 @@ async def session(*, connection: AsyncConnection, token_hash: str, now: datetime
     if row is None:
         return None
     restaurant = Restaurant.from_row(row)
-    staff = StaffMember.from_row({"id": row["staff_id"], "restaurant_id": row["id"], "email": row["email"]})
+    staff = StaffMember.from_row(
+        {"id": row["staff_id"], "restaurant_id": row["id"], "email": row["email"], "role": row["role"]}
+    )
     return StaffSession(staff=staff, restaurant=restaurant)
 
 

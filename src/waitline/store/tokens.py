@@ -12,7 +12,9 @@ from waitline.store.statement import Statement
 _INSERT_API_TOKEN = Statement(
     "INSERT INTO api_token (id, restaurant_id, token_hash) VALUES (:id, :restaurant_id, :token_hash)"
 )
-_TOKEN_BY_HASH = Statement("SELECT id, restaurant_id FROM api_token WHERE token_hash = :token_hash")
+_TOKEN_BY_HASH = Statement(
+    "SELECT id, restaurant_id FROM api_token WHERE token_hash = :token_hash AND revoked_at IS NULL"
+)
 
 
 async def create_api_token(

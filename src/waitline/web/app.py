@@ -23,7 +23,18 @@ from waitline.services.outcomes import Observers
 from waitline.store.engine import open_database
 from waitline.store.redis_limiter import RedisLimiter
 from waitline.store.signals import SignalConnection
-from waitline.web import api_docs, api_events, api_public, api_staff, live, pages_guest, pages_staff, problems
+from waitline.web import (
+    api_docs,
+    api_events,
+    api_public,
+    api_staff,
+    live,
+    pages_admin,
+    pages_guest,
+    pages_staff,
+    policy,
+    problems,
+)
 from waitline.web.allowed_hosts import AllowedHostsMiddleware, configured_hosts
 from waitline.web.body_limit import BodyLimitMiddleware
 from waitline.web.draining import Drain, draining_on_shutdown
@@ -106,6 +117,8 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
         # FastAPI's pages load Swagger UI and ReDoc from a CDN: /docs comes from web/api_docs.py instead.
         docs_url=None,
         redoc_url=None,
+        # Who may do what, decided for every route in one place (web/policy.py).
+        dependencies=[Depends(policy.authorise)],
     )
     app.state.settings = settings
     app.state.services = services
@@ -157,6 +170,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
 
     # Last: the guest pages live at /{slug}, below every fixed path.
     app.include_router(pages_staff.router)
+    app.include_router(pages_admin.router)
     app.include_router(pages_guest.router)
     return app
 

@@ -6,9 +6,9 @@ Two checks, both required:
 - Fetch metadata / origin: a POST that the browser marks as ``Sec-Fetch-Site: cross-site``, or whose
   ``Origin`` names another host, is refused.
 - A token bound to the browser's session: HMAC-SHA256 under a server secret (``server_secret`` "csrf",
-  shared by every instance through the database) of the staff session cookie when there is one, else of a
-  random pre-session id in the ``wl_csrf`` cookie (HttpOnly, SameSite=Lax). Each form carries it
-  (``csrf_token``) or, for scripts, the ``X-CSRF-Token`` header. Another site can make a browser send the
+  shared by every instance through the database) of the staff (else the owner) session cookie when there is
+  one, else of a random pre-session id in the ``wl_csrf`` cookie (HttpOnly, SameSite=Lax). Each form carries
+  it (``csrf_token``) or, for scripts, the ``X-CSRF-Token`` header. Another site can make a browser send the
   cookies but cannot read them, and without the server's secret no one can make a token for a value they
   plant as a cookie: a planted cookie and field pair is refused. Signing in changes the binding (to the new
   session) and renews the pre-session id, so a token from before sign-in is void after it.
@@ -20,17 +20,18 @@ import base64
 import hashlib
 import hmac
 import secrets
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import Request, Response
 
 from waitline.domain import WaitlineError
+from waitline.web import session_cookies
 
 COOKIE = "wl_csrf"
 FIELD = "csrf_token"
 HEADER = "X-CSRF-Token"
-# The staff session cookie (web/pages_staff.py sets it): a signed-in browser's tokens are bound to it.
-SESSION_COOKIE = "wl_session"
 _SECRET_NAME = "csrf"  # noqa: S105 (the name of the secret, not the secret)
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -39,12 +40,14 @@ class CsrfRefused(WaitlineError):
     """This form has expired or did not come from this site. Please reload the page and try again."""
 
 
-def _binding(request: Request) -> str | None:
-    """What this browser's tokens are bound to: its staff session, else its pre-session id."""
-    session = request.cookies.get(SESSION_COOKIE)
-    if session:
-        return "session:" + hashlib.sha256(session.encode()).hexdigest()
-    pre_session = request.cookies.get(COOKIE)
+def _binding(cookies: Mapping[str, str]) -> str | None:
+    """What a browser's tokens are bound to: its staff session, else its owner session, else its
+    pre-session id."""
+    for kind, cookie in (("session", session_cookies.STAFF), ("owner", session_cookies.OWNER)):
+        session = cookies.get(cookie)
+        if session:
+            return f"{kind}:" + hashlib.sha256(session.encode()).hexdigest()
+    pre_session = cookies.get(COOKIE)
     if pre_session and len(pre_session) >= 32:
         return "browser:" + pre_session
     return None
@@ -58,16 +61,16 @@ def _mac(key: bytes, binding: str) -> str:
 def token(request: Request) -> str:
     """The token for this browser's forms; a browser with neither cookie gets a new pre-session id
     (``set_cookie`` sets it). Empty before the key is known (``protect`` loads it; a page always runs it)."""
-    key: bytes | None = getattr(request.app.state, "csrf_key", None)
-    if key is None:
+    secret: bytes | None = getattr(request.app.state, "csrf_key", None)
+    if secret is None:
         return ""
-    binding = _binding(request)
+    binding = _binding(request.cookies)
     if binding is None:
         new: str | None = getattr(request.state, "csrf_new", None)
         if new is None:
             new = request.state.csrf_new = secrets.token_urlsafe(32)
         binding = "browser:" + new
-    return _mac(key, binding)
+    return _mac(secret, binding)
 
 
 def set_cookie(request: Request, response: Response, *, secure: bool) -> None:
@@ -93,18 +96,24 @@ def _same_origin(request: Request, allowed_hosts: frozenset[str]) -> bool:
     return host == request.headers.get("host") or host in allowed_hosts
 
 
-async def _key(request: Request) -> bytes:
-    key: bytes | None = getattr(request.app.state, "csrf_key", None)
-    if key is None:
-        key = await request.app.state.services.accounts.server_secret(name=_SECRET_NAME)
-        request.app.state.csrf_key = key
-    return key
+async def key(app: Any) -> bytes:
+    """The tokens' key: the server secret every instance shares, read once per app."""
+    known: bytes | None = getattr(app.state, "csrf_key", None)
+    if known is None:
+        known = app.state.csrf_key = await app.state.services.accounts.server_secret(name=_SECRET_NAME)
+    return known
+
+
+def token_for(key: bytes, cookies: Mapping[str, str]) -> str | None:
+    """The token a browser holding ``cookies`` must send; None while it has nothing to bind it to."""
+    binding = _binding(cookies)
+    return None if binding is None else _mac(key, binding)
 
 
 async def protect(request: Request) -> None:
     """A dependency for the page routers: knows the key (for the pages' tokens), and refuses unsafe methods
     without a token bound to this browser's session."""
-    key = await _key(request)
+    secret = await key(request.app)
     if request.method in _SAFE_METHODS:
         return
     allowed_hosts: frozenset[str] = request.app.state.page_hosts
@@ -114,6 +123,6 @@ async def protect(request: Request) -> None:
     if sent is None:
         value = (await request.form()).get(FIELD)
         sent = value if isinstance(value, str) else None
-    binding = _binding(request)
-    if not binding or not sent or not hmac.compare_digest(_mac(key, binding).encode(), sent.encode()):
+    expected = token_for(secret, request.cookies)
+    if not expected or not sent or not hmac.compare_digest(expected.encode(), sent.encode()):
         raise CsrfRefused()

@@ -12,6 +12,7 @@ from waitline.config import Settings
 from waitline.domain import SLUG_PATTERN, Actor
 from waitline.services import Services
 from waitline.web.client_ip import limited_client
+from waitline.web.policy import Authorised
 
 # The dependencies below only read the request, yet are coroutines: FastAPI runs a plain ``def`` dependency in
 # a worker thread, a hand-off to and from the thread pool on every request for nothing.
@@ -53,13 +54,9 @@ class Caller:
     actor: Actor
 
 
-async def staff_caller(request: Request, services: ServicesDep, restaurant_id: RestaurantId) -> Caller:
-    """The bearer token checked against the restaurant in the path: where staff API access is decided."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    actor = await services.accounts.authorise_token(
-        token=token.strip() if scheme.lower() == "bearer" else None, restaurant_id=restaurant_id
-    )
-    return Caller(restaurant_id=restaurant_id, actor=actor)
+async def staff_caller(grant: Authorised, restaurant_id: RestaurantId) -> Caller:
+    """The bearer token's grant at the restaurant in the path, as web/policy.py decided it."""
+    return Caller(restaurant_id=restaurant_id, actor=grant.actor)
 
 
 StaffCaller = Annotated[Caller, Depends(staff_caller)]

@@ -13,6 +13,7 @@ from jinja2 import Environment, pass_context
 from jinja2.runtime import Context
 
 from waitline import language
+from waitline.domain import Restaurant
 from waitline.language import ENGLISH
 from waitline.web import wording
 
@@ -21,26 +22,22 @@ PARAMETER = "lang"  # ?lang=es: the switch's links
 COOKIE_SECONDS = 365 * 24 * 3600
 
 
-def location_language(restaurant: object | None) -> str | None:
-    """The location's default language, when it has one.
-
-    lead: the `owners` branch adds the restaurant column ``default_language`` (its migration 0007); read
-    through getattr until that merge, then as ``restaurant.default_language``."""
-    return getattr(restaurant, "default_language", None)
+def location_language(restaurant: Restaurant | None) -> str | None:
+    """The location's default language (set on its settings page), when there is a location."""
+    return None if restaurant is None else restaurant.default_language
 
 
-def location_time_zone(restaurant: object | None) -> tzinfo | None:
-    """The location's time zone, when it has one (lead: ``time_zone`` from the `owners` branch)."""
-    name = getattr(restaurant, "time_zone", None)
-    if not isinstance(name, str) or not name:
+def location_time_zone(restaurant: Restaurant | None) -> tzinfo | None:
+    """The location's time zone, when there is a location and its zone is one this system knows."""
+    if restaurant is None:
         return None
     try:
-        return ZoneInfo(name)
+        return ZoneInfo(restaurant.time_zone)
     except (ZoneInfoNotFoundError, ValueError):
         return None
 
 
-def page_language(request: Request, restaurant: object | None = None) -> str:
+def page_language(request: Request, restaurant: Restaurant | None = None) -> str:
     """The switch's choice (?lang=, then its cookie), then Accept-Language, then the location's default,
     then English."""
     return language.choose(

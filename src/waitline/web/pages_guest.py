@@ -12,6 +12,7 @@ import io
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import segno
@@ -30,7 +31,7 @@ from waitline.domain import (
     TransitionNotAllowed,
     WaitlineError,
 )
-from waitline.language import N_, translate
+from waitline.language import N_, clock_time, day_of_year, translate
 from waitline.services import Services
 from waitline.web import csrf, languages, live
 from waitline.web.dependencies import ClientIP, ServicesDep, Slug
@@ -64,6 +65,10 @@ def _refusal(error: WaitlineError) -> tuple[str | None, str]:
     """(the form field it concerns, what to tell the guest: a message id) for a join the queue refused."""
     if isinstance(error, InvalidMobileNumber):
         return "mobile", error.detail
+    if isinstance(error, QueueClosed) and error.opens_at is not None:
+        return None, N_("The queue is closed now. It opens again on %(day)s at %(time)s.")
+    if isinstance(error, QueueClosed) and error.outside_hours:
+        return None, N_("The queue is closed: no opening hours are set ahead.")
     if isinstance(error, QueueClosed):
         return (
             None,
@@ -99,7 +104,11 @@ async def join_page(request: Request, slug: Slug, services: ServicesDep, pages: 
     # The script replaces the key with crypto.randomUUID() on load; this one serves browsers without it.
     form = {"party_size": "2", "idempotency_key": str(uuid.uuid4())}
     context = await join_form_context(services=services, slug=slug, form=form)
-    return pages.page(request, "join.html", in_language(request, context))
+    closed = await services.queue.closed_for_hours(slug=slug)
+    context = in_language(request, context)
+    if closed is not None:  # outside opening hours: said before anyone types anything
+        context["message"] = _refused(closed).translated(context["language"]).message
+    return pages.page(request, "join.html", context)
 
 
 async def join_form_context(
@@ -139,17 +148,29 @@ class Refusal:
     status_code: int
     message: str | None  # above the form
     errors: dict[str, str]  # next to the fields
+    opens_at: datetime | None = None  # outside opening hours: the next opening, in the location's zone
 
     def translated(self, language: str) -> Refusal:
         """The message ids in ``language``."""
+        values: dict[str, object] = {"max": MAX_PARTY_SIZE}
+        if self.opens_at is not None:
+            values["day"] = day_of_year(self.opens_at, language)
+            values["time"] = clock_time(self.opens_at, language, self.opens_at.tzinfo or UTC)
 
         def text(message: str) -> str:
-            return translate(language, message, max=MAX_PARTY_SIZE)
+            return translate(language, message, **values)
 
         message = text(self.message) if self.message else None
         return Refusal(
             self.status_code, message, {field: text(value) for field, value in self.errors.items()}
         )
+
+
+def _refused(error: WaitlineError) -> Refusal:
+    """What the join form tells the guest of a join the queue refused (message ids, still in English)."""
+    field, text = _refusal(error)
+    opens_at = error.opens_at if isinstance(error, QueueClosed) else None
+    return Refusal(status_of(error), None if field else text, {field: text} if field else {}, opens_at)
 
 
 async def _attempt_join(
@@ -172,8 +193,7 @@ async def _attempt_join(
     except RestaurantNotFound:
         raise
     except WaitlineError as error:  # refused: queue paused, invalid number, rate limited, ...
-        field, text = _refusal(error)
-        return Refusal(status_of(error), None if field else text, {field: text} if field else {})
+        return _refused(error)
     return result.entry
 
 

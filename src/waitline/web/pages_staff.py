@@ -27,24 +27,25 @@ from waitline.domain import (
     Entry,
     LoginFailed,
     LoginThrottled,
-    NotAuthenticated,
-    NotPermitted,
     QueueChanged,
     Restaurant,
+    StaffMember,
     StaffSession,
     Transition,
     TransitionNotAllowed,
 )
 from waitline.ratelimit import RateLimited
 from waitline.services import Services
-from waitline.web import csrf, live, wording
+from waitline.services.access import Grant
+from waitline.web import csrf, live, policy, wording
 from waitline.web.dependencies import ClientIP, ServicesDep, Slug
 from waitline.web.pages_guest import in_language, join_url
+from waitline.web.policy import SESSION_COOKIE, Authorised
 from waitline.web.problems import status_of
 from waitline.web.rendering import PageRoute, Pages, PagesDep, is_htmx
 
-SESSION_COOKIE = csrf.SESSION_COOKIE
-SESSION_COOKIE_PATH = "/staff"
+# The cookie reaches /admin as well: a manager's settings pages live there.
+SESSION_COOKIE_PATH = "/"
 
 router = APIRouter(
     prefix="/staff/{slug}",
@@ -62,9 +63,21 @@ def get_settings(request: Request) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-async def signed_in(request: Request, slug: Slug, services: ServicesDep) -> StaffSession:
-    """The staff member signed in for this restaurant: the one place the dashboard's access is decided."""
-    return await services.accounts.staff_session(secret=request.cookies.get(SESSION_COOKIE), slug=slug)
+def session_of(grant: Grant) -> StaffSession:
+    """Who the dashboard shows as signed in, from the grant web/policy.py gave the request."""
+    assert grant.principal is not None and grant.restaurant is not None and grant.role is not None
+    member = StaffMember(
+        id=grant.principal.id,
+        restaurant_id=grant.restaurant.id,
+        email=grant.principal.email or "",
+        role=grant.role.value,
+    )
+    return StaffSession(staff=member, restaurant=grant.restaurant)
+
+
+async def signed_in(grant: Authorised) -> StaffSession:
+    """The staff member (or owner) let in to this restaurant's dashboard by web/policy.py."""
+    return session_of(grant)
 
 
 SignedIn = Annotated[StaffSession, Depends(signed_in)]
@@ -183,6 +196,7 @@ class Desk:
     pages: Pages
     session: StaffSession
     settings: Settings
+    grant: Grant
 
     async def context(self) -> dict[str, Any]:
         """The one context builder of the dashboard: for the page, its live part and each action's answer."""
@@ -200,7 +214,7 @@ class Desk:
 
     @property
     def actor(self) -> Actor:
-        return Actor.staff(self.session.staff.id)
+        return self.grant.actor
 
     async def answer(self, notice: str, *, refused: bool = False, status_code: int = 200) -> Response:
         """After an action: the live part (htmx) or the whole page, with what happened."""
@@ -216,9 +230,16 @@ class Desk:
 
 
 async def desk(
-    request: Request, session: SignedIn, services: ServicesDep, pages: PagesDep, settings: SettingsDep
+    request: Request, grant: Authorised, services: ServicesDep, pages: PagesDep, settings: SettingsDep
 ) -> Desk:
-    return Desk(request=request, services=services, pages=pages, session=session, settings=settings)
+    return Desk(
+        request=request,
+        services=services,
+        pages=pages,
+        session=session_of(grant),
+        settings=settings,
+        grant=grant,
+    )
 
 
 DeskDep = Annotated[Desk, Depends(desk)]
@@ -231,23 +252,26 @@ async def dashboard(desk: DeskDep) -> Response:
 
 @router.get("/live")
 async def dashboard_live(
-    request: Request, slug: Slug, services: ServicesDep, pages: PagesDep, settings: SettingsDep
+    request: Request, grant: Authorised, services: ServicesDep, pages: PagesDep, settings: SettingsDep
 ) -> Response:
-    secret = request.cookies.get(SESSION_COOKIE)
-    try:
-        session = await services.accounts.staff_session(secret=secret, slug=slug)
-    except (NotAuthenticated, NotPermitted):
+    if grant.restaurant is None:  # refused (web/policy.py): the stream ends quietly
         return Response(live.ended_event(), media_type=live.EventStream.media_type)
 
     async def render() -> str:
-        # The session is checked on every re-read: signing out or its expiry ends the stream.
-        current = await services.accounts.staff_session(secret=secret, slug=slug)
+        # Access is checked again on every re-read (the same policy): signing out, expiry or revocation
+        # ends the stream.
+        current = await policy.check(request)
         current_desk = Desk(
-            request=request, services=services, pages=pages, session=current, settings=settings
+            request=request,
+            services=services,
+            pages=pages,
+            session=session_of(current),
+            settings=settings,
+            grant=current,
         )
         return pages.fragment("_dashboard.html", await current_desk.context())
 
-    return live.stream(request, restaurant_id=session.restaurant.id, render=render, staff=True)
+    return live.stream(request, restaurant_id=grant.restaurant.id, render=render, staff=True)
 
 
 def _party(entry: Entry) -> Markup:

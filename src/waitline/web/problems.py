@@ -25,6 +25,8 @@ _DOMAIN: dict[type[domain.WaitlineError], tuple[int, str]] = {
     domain.RestaurantNotFound: (404, "restaurant-not-found"),
     domain.EntryNotFound: (404, "entry-not-found"),
     domain.QueueClosed: (409, "queue-closed"),
+    domain.QueueFull: (409, "queue-full"),
+    domain.PartyTooLarge: (422, "party-too-large"),
     domain.AlreadyInQueue: (409, "already-in-queue"),
     RateLimited: (429, "rate-limited"),
     domain.TransitionNotAllowed: (409, "transition-not-allowed"),
@@ -54,6 +56,8 @@ class Problem(BaseModel):
     status: int
     detail: str
     errors: list[FieldError] | None = None
+    # queue-closed outside opening hours: the next opening, ISO 8601 with the location's UTC offset.
+    opensAt: str | None = None
 
 
 def problem_type(code: str) -> str:
@@ -68,6 +72,7 @@ def problem_response(
     detail: str,
     headers: dict[str, str] | None = None,
     errors: list[FieldError] | None = None,
+    opens_at: str | None = None,
 ) -> JSONResponse:
     body = Problem(
         type=problem_type(code) if code else "about:blank",
@@ -75,6 +80,7 @@ def problem_response(
         status=status,
         detail=detail,
         errors=errors,
+        opensAt=opens_at,
     )
     return JSONResponse(
         body.model_dump(exclude_none=True), status_code=status, headers=headers, media_type=MEDIA_TYPE
@@ -117,7 +123,15 @@ async def _domain_error(_request: Request, error: Exception) -> JSONResponse:
         headers.update(rate_limit_headers(error.decision))
         headers["Retry-After"] = str(max(math.ceil(error.decision.retry_after), 1))
     title = code.replace("-", " ").capitalize()
-    return problem_response(status=status, code=code, title=title, detail=error.detail, headers=headers)
+    opens_at = error.opens_at if isinstance(error, domain.QueueClosed) else None
+    return problem_response(
+        status=status,
+        code=code,
+        title=title,
+        detail=error.detail,
+        headers=headers,
+        opens_at=None if opens_at is None else opens_at.isoformat(),
+    )
 
 
 def _field_error(item: dict[str, Any]) -> FieldError:

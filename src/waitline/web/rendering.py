@@ -192,7 +192,8 @@ def _error_page(request: Request, error: Exception) -> Response:
             message=N_("There is nothing at this address. Please check the link or the QR code."),
         )
     if isinstance(error, NotAuthenticated):
-        login = f"/staff/{request.path_params.get('slug', '')}/login"
+        slug = request.path_params.get("slug")
+        login = f"/staff/{slug}/login" if slug else "/admin/login"
         if is_htmx(request):
             return Response(status_code=204, headers={"HX-Redirect": login})
         return RedirectResponse(login, status_code=303)

@@ -1,6 +1,7 @@
--- A join in one round trip: the replay check, the restaurant's counter lock, the re-check after the lock,
--- the one-active-entry and rate-limit checks, then the entry and its `joined` event. The Python twin for
--- SQLite is waitline.store.joins._join_sqlite.
+-- A join in one round trip: the replay check, the location's limits and opening hours, the restaurant's
+-- counter lock, the re-check after the lock, the one-active-entry, queue-full and rate-limit checks, then the
+-- entry and its `joined` event. The Python twin for SQLite is waitline.store.joins._join_sqlite (and
+-- waitline.domain.hours for the hours).
 --
 -- Under READ COMMITTED every statement of a VOLATILE function takes a fresh snapshot, which is what makes
 -- the re-check after the lock see a copy of this request committed while we waited.
@@ -40,6 +41,12 @@ CREATE OR REPLACE FUNCTION waitline_join(
 DECLARE
     v_restaurant_id uuid;
     v_queue_open boolean;
+    v_max_waiting integer;
+    v_max_party integer;
+    v_zone text;
+    v_hours jsonb;
+    v_closed jsonb;
+    v_local timestamp;
     v_last_token bigint;
     v_entry queue_entry%ROWTYPE;
     v_event queue_event%ROWTYPE;
@@ -47,7 +54,10 @@ DECLARE
     v_allowed boolean;
     v_tats float8[];
 BEGIN
-    SELECT r.id, r.queue_open INTO v_restaurant_id, v_queue_open FROM restaurant r WHERE r.slug = p_slug;
+    SELECT r.id, r.queue_open, r.max_waiting, r.max_party_size, r.time_zone, r.opening_hours::jsonb,
+           r.closed_dates::jsonb
+    INTO v_restaurant_id, v_queue_open, v_max_waiting, v_max_party, v_zone, v_hours, v_closed
+    FROM restaurant r WHERE r.slug = p_slug;
     IF NOT FOUND THEN
         RETURN;  -- no row at all: unknown restaurant
     END IF;
@@ -57,8 +67,21 @@ BEGIN
     WHERE e.restaurant_id = v_restaurant_id AND e.idempotency_key = p_idempotency_key;
 
     IF NOT FOUND THEN
+        -- The wall clock where the location is: its date and weekday decide the hours (24:00 ends a day).
+        v_local := now() AT TIME ZONE v_zone;
         IF NOT v_queue_open THEN
             v_outcome := 'closed';
+        ELSIF v_max_party IS NOT NULL AND p_party_size > v_max_party THEN
+            v_outcome := 'too_large';
+        ELSIF (v_closed IS NOT NULL AND v_closed @> jsonb_build_array(to_char(v_local, 'YYYY-MM-DD')))
+            OR (v_hours IS NOT NULL AND NOT EXISTS (
+                SELECT 1 FROM jsonb_array_elements(coalesce(
+                    v_hours -> (ARRAY['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'])
+                        [extract(isodow FROM v_local)::int],
+                    '[]'::jsonb)) span
+                WHERE v_local::time >= (span ->> 0)::time AND v_local::time < (span ->> 1)::time
+            )) THEN
+            v_outcome := 'outside_hours';
         ELSE
             -- The counter row lock serialises every change of one restaurant until this transaction ends:
             -- tokens and event seqs are handed out in commit order, without gaps.
@@ -77,6 +100,12 @@ BEGIN
                       AND e.status IN ('waiting', 'called')
                 ) THEN
                     v_outcome := 'already_queued';
+                -- Counted under the counter lock: racing joins see each other's entries, none overshoots.
+                ELSIF v_max_waiting IS NOT NULL AND (
+                    SELECT count(*) FROM queue_entry w
+                    WHERE w.restaurant_id = v_restaurant_id AND w.status = 'waiting'
+                ) >= v_max_waiting THEN
+                    v_outcome := 'full';
                 ELSE
                     SELECT l.allowed, l.tats INTO v_allowed, v_tats
                     FROM waitline_hit_limits(p_now, p_limit_keys, p_limit_intervals, p_limit_tolerances) l;
@@ -101,7 +130,7 @@ BEGIN
         END IF;
     END IF;
 
-    IF v_outcome IN ('closed', 'already_queued', 'rate_limited') THEN
+    IF v_outcome IN ('closed', 'too_large', 'outside_hours', 'already_queued', 'full', 'rate_limited') THEN
         RETURN QUERY SELECT v_outcome, NULL::uuid, v_restaurant_id, NULL::bigint, NULL::text, NULL::text,
             NULL::integer, NULL::text, NULL::text, NULL::bigint, NULL::timestamptz, NULL::timestamptz,
             NULL::timestamptz, v_tats, NULL::bigint, NULL::timestamptz, NULL::text, NULL::text;
