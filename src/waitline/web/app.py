@@ -16,9 +16,10 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from waitline.config import Settings
-from waitline.observability import Metrics, OutcomeRecorder, configure_logging
+from waitline.observability import MessageMetrics, Metrics, OutcomeRecorder, configure_logging
 from waitline.ratelimit import InProcessLimiter, JoinLimits, RatePolicy, ResilientLimiter
 from waitline.services import Services
+from waitline.services.notifier import build_notifier
 from waitline.services.outcomes import Observers
 from waitline.store.engine import open_database
 from waitline.store.redis_limiter import RedisLimiter
@@ -60,7 +61,11 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
             dsn=settings.listen_dsn, on_signal=hub.signalled, on_listening=hub.signals
         )
         hub.announce_with(signal_connection.announce)
-    services = Services(database=database, limits=limits, observer=Observers([OutcomeRecorder(metrics), hub]))
+    notifier = build_notifier(settings, database=database, observer=MessageMetrics(metrics))
+    observers = Observers([OutcomeRecorder(metrics), hub, notifier])
+    services = Services(database=database, limits=limits, observer=observers)
+    # The notification worker runs in each serving process when a channel is configured (issue 9).
+    stop_notifier = asyncio.Event()
     drain = Drain()
 
     @asynccontextmanager
@@ -70,6 +75,8 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
         stoppable = [asyncio.create_task(hub.follow(lambda ids: services.events.heads(restaurant_ids=ids)))]
         if signal_connection is not None:
             stoppable.append(asyncio.create_task(signal_connection.run()))
+        if settings.notify_in_process and settings.twilio_configured:
+            stoppable.append(asyncio.create_task(notifier.run(stop_notifier)))
         tasks = [asyncio.create_task(_sweep_rate_limits(services, clock))]
         try:
             with (
@@ -82,6 +89,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
                 yield
         finally:
             hub.close()
+            stop_notifier.set()
             if signal_connection is not None:
                 signal_connection.stop()
             await asyncio.wait(stoppable, timeout=STOP_SECONDS)
@@ -91,6 +99,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
                     await task
             if limits.shared is not None:
                 await limits.shared.close()
+            await notifier.close()
             await database.dispose()
 
     app = FastAPI(
