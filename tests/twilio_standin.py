@@ -5,8 +5,9 @@ From or MessagingServiceSid), HTTP basic auth (the account SID and auth token; 4
 201 with the message resource as JSON (``sid`` SM + 32 hex digits); ``GET`` on the same path lists the
 messages it accepted, filtered by To and From, as ``{"messages": [...]}``. Modes: ``ok``; ``429`` (with
 Retry-After); ``500``; ``timeout`` (accepts the message, then answers only after ``hang_seconds``: the
-client gives up although the text went out); ``delay_seconds`` slows every answer down.
-(``fail(mode, times)``) fails the next N sends that way and then answers ok again.
+client gives up although the text went out); ``delay_seconds`` slows every answer down, after the message
+is recorded (a client that dies while it waits has sent it).
+``fail(mode, times)`` fails the next N sends that way and then answers ok again.
 
 It runs in a thread of the test process (ThreadingHTTPServer), so worker processes can reach it too.
 """
@@ -52,6 +53,7 @@ class TwilioStandIn:
     hang_seconds: float = 5.0
     delay_seconds: float = 0.0
     received: list[Received] = field(default_factory=list)
+    answering: int = 0  # sends received and not answered yet
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -166,13 +168,30 @@ def _handler(standin: TwilioStandIn) -> type[BaseHTTPRequestHandler]:
                     400, {"code": 21604, "message": "A 'To' phone number is required.", "status": 400}
                 )
                 return
-            if standin.delay_seconds:
-                time.sleep(standin.delay_seconds)
             failing = standin._failing()
             now = time.time()
             sid = None if failing in ("429", "500") else "SM" + uuid.uuid4().hex
             with standin.lock:
                 standin.received.append(Received(now, to, body, sender, sid))
+                standin.answering += 1
+            try:
+                self._settle(standin, failing, sid, to, sender, body, now)
+            finally:
+                with standin.lock:
+                    standin.answering -= 1
+
+        def _settle(
+            self,
+            standin: TwilioStandIn,
+            failing: str | None,
+            sid: str | None,
+            to: str,
+            sender: str,
+            body: str,
+            now: float,
+        ) -> None:
+            if standin.delay_seconds:
+                time.sleep(standin.delay_seconds)  # recorded (sent) first, answered late
             if failing == "429":
                 self._answer(
                     429,
