@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import httpx
+import pytest
+from fastapi import FastAPI
+from pydantic import SecretStr
 from sqlalchemy import text
 
 from tests.conftest import CLIENT_IP
-from tests.twilio_standin import ACCOUNT_SID, AUTH_TOKEN, FROM, TwilioStandIn
+from tests.twilio_standin import ACCOUNT_SID, AUTH_TOKEN, FROM, TwilioStandIn, twilio_standin
+from waitline.config import Settings
 from waitline.domain import Entry
 from waitline.services import Services
 from waitline.services.notifier import Notifier, WorkerPolicy
 from waitline.sms import TwilioAccount, TwilioSms
 from waitline.store.engine import Database
+from waitline.web.app import create_app
 
 FAST = WorkerPolicy(
     batch=10,
@@ -91,3 +97,33 @@ async def join(services: Services, index: int, slug: str = "luigis") -> Entry:
         client_ip=CLIENT_IP,
     )
     return joined.entry
+
+
+PUBLIC_URL = "https://queue.example.com"
+
+
+@pytest.fixture
+def standin() -> Iterator[TwilioStandIn]:
+    with twilio_standin() as standin:
+        yield standin
+
+
+@pytest.fixture
+async def texting_client(settings: Settings, standin: TwilioStandIn) -> AsyncIterator[httpx.AsyncClient]:
+    configured = settings.model_copy(
+        update={
+            "twilio_account_sid": ACCOUNT_SID,
+            "twilio_auth_token": SecretStr(AUTH_TOKEN),
+            "twilio_from": FROM,
+            "twilio_api_url": standin.base_url,
+            "twilio_timeout_seconds": 2.0,
+            "public_url": PUBLIC_URL,
+            "notify_poll_seconds": 0.1,
+            "notify_backoff_seconds": 0.05,
+        }
+    )
+    app: FastAPI = create_app(configured)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url=PUBLIC_URL) as client:
+            yield client

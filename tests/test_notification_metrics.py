@@ -4,47 +4,18 @@ and exports the outbox's age."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
-from fastapi import FastAPI
-from pydantic import SecretStr
 
 from tests.conftest import join_body, make_restaurant
-from tests.notify_helpers import outbox_rows
-from tests.twilio_standin import ACCOUNT_SID, AUTH_TOKEN, FROM, TwilioStandIn, twilio_standin
-from waitline.config import Settings
+from tests.notify_helpers import outbox_rows, standin, texting_client
+from tests.twilio_standin import TwilioStandIn
 from waitline.store.engine import Database
-from waitline.web.app import create_app
+
+__all__ = ["standin", "texting_client"]  # fixtures
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def standin() -> Iterator[TwilioStandIn]:
-    with twilio_standin() as standin:
-        yield standin
-
-
-@pytest.fixture
-async def texting_client(settings: Settings, standin: TwilioStandIn) -> AsyncIterator[httpx.AsyncClient]:
-    configured = settings.model_copy(
-        update={
-            "twilio_account_sid": ACCOUNT_SID,
-            "twilio_auth_token": SecretStr(AUTH_TOKEN),
-            "twilio_from": FROM,
-            "twilio_api_url": standin.base_url,
-            "twilio_timeout_seconds": 2.0,
-            "notify_poll_seconds": 0.1,
-            "notify_backoff_seconds": 0.05,
-        }
-    )
-    app: FastAPI = create_app(configured)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://waitline.test") as client:
-            yield client
 
 
 async def eventually(check: object, what: str) -> None:

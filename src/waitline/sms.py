@@ -8,8 +8,11 @@ filtered by To, From and the day) whether the message got there before sending i
 
 from __future__ import annotations
 
+import base64
 import email.utils
-from collections.abc import Collection
+import hashlib
+import hmac
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -112,3 +115,32 @@ def _twilio_error(response: httpx.Response) -> str:
         return f"{response.status_code} twilio error {payload.get('code')}: {payload.get('message')}"
     except ValueError:
         return f"{response.status_code} from the provider"
+
+
+def twilio_signature(auth_token: str, url: str, params: Iterable[tuple[str, str]]) -> str:
+    """Twilio's X-Twilio-Signature: base64(HMAC-SHA1(auth token, the full URL then each POST parameter's
+    name and value, sorted by name (then value), with no separators))."""
+    data = url + "".join(name + value for name, value in sorted(params))
+    return base64.b64encode(hmac.new(auth_token.encode(), data.encode(), hashlib.sha1).digest()).decode()
+
+
+def signed_by_twilio(
+    auth_token: str, url: str, params: Iterable[tuple[str, str]], signature: str | None
+) -> bool:
+    if not signature:
+        return False
+    return hmac.compare_digest(twilio_signature(auth_token, url, params), signature)
+
+
+# Replies a guest can text back, upper-cased and stripped; anything else is shown to staff as written.
+REPLY_KEYWORDS = {
+    "C": "cancel",
+    "CANCEL": "cancel",
+    "1": "confirm",
+    "OMW": "confirm",
+    "ON MY WAY": "confirm",
+    "L": "late",
+    "LATE": "late",
+    "STOP": "stop",
+    "START": "start",
+}

@@ -24,7 +24,17 @@ from waitline.services.outcomes import Observers
 from waitline.store.engine import open_database
 from waitline.store.redis_limiter import RedisLimiter
 from waitline.store.signals import SignalConnection
-from waitline.web import api_docs, api_events, api_public, api_staff, live, pages_guest, pages_staff, problems
+from waitline.web import (
+    api_docs,
+    api_events,
+    api_public,
+    api_staff,
+    live,
+    pages_guest,
+    pages_staff,
+    problems,
+    webhooks,
+)
 from waitline.web.allowed_hosts import AllowedHostsMiddleware, configured_hosts
 from waitline.web.body_limit import BodyLimitMiddleware
 from waitline.web.draining import Drain, draining_on_shutdown
@@ -61,9 +71,10 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
             dsn=settings.listen_dsn, on_signal=hub.signalled, on_listening=hub.signals
         )
         hub.announce_with(signal_connection.announce)
-    notifier = build_notifier(settings, database=database, observer=MessageMetrics(metrics))
+    message_metrics = MessageMetrics(metrics)
+    notifier = build_notifier(settings, database=database, observer=message_metrics)
     observers = Observers([OutcomeRecorder(metrics), hub, notifier])
-    services = Services(database=database, limits=limits, observer=observers)
+    services = Services(database=database, limits=limits, observer=observers, messages=message_metrics)
     # The notification worker runs in each serving process when a channel is configured (issue 9).
     stop_notifier = asyncio.Event()
     drain = Drain()
@@ -138,6 +149,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
     app.include_router(api_events.router)
     app.mount("/static", StaticAssets(), name="static")
     app.include_router(api_docs.router)
+    app.include_router(webhooks.router)
 
     @app.get("/healthz", tags=["operations"], responses=problems.documented())
     async def healthz() -> dict[str, str]:
