@@ -328,6 +328,7 @@ def worker(metrics_port: int | None) -> None:
         if metrics_port is not None:
             prometheus_client.start_http_server(metrics_port, addr="127.0.0.1", registry=metrics.registry)
         notifier = build_notifier(settings, database=database, observer=MessageMetrics(metrics))
+        notifier.sweep_with(Services(database=database).holds.expire)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):

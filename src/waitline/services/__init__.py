@@ -13,6 +13,7 @@ from collections.abc import Callable
 from waitline.ratelimit import JoinLimits
 from waitline.services.accounts import Accounts
 from waitline.services.eventlog import EventLog
+from waitline.services.holds import Holds
 from waitline.services.notifier import MessageObserver
 from waitline.services.outcomes import Observer, Unobserved
 from waitline.services.queue import Queue
@@ -40,6 +41,7 @@ class Services:
         self.views = Views(database=database)
         self.events = EventLog(database=database)
         self.clock: Callable[[], float] = limits.clock
+        self.holds = Holds(database=database, queue=self.queue, observer=observer or Unobserved())
         self.replies = Replies(
             database=database, queue=self.queue, observer=observer or Unobserved(), messages=messages
         )

@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -31,6 +31,7 @@ from waitline.domain.message import (
     DEFAULT_TEXTS,
     Accepted,
     Message,
+    MessageKind,
     Refused,
     SendResult,
     TryLater,
@@ -52,6 +53,10 @@ class SmsChannel(Protocol):
     ) -> str | TryLater | None: ...
 
     async def close(self) -> None: ...
+
+
+# How often a worker looks for holds that ran out.
+SWEEP_SECONDS = 5.0
 
 
 class MessageObserver(Protocol):
@@ -99,8 +104,12 @@ class Notifier:
         sms: SmsChannel | None,
         policy: WorkerPolicy,
         observer: MessageObserver | None = None,
+        sweep: Callable[[], Awaitable[int]] | None = None,
     ) -> None:
         self._database = database
+        # Run now and then beside the sends: the hold window's expiry (services/holds.py).
+        self._sweep = sweep
+        self._swept_at = 0.0
         self._sms = sms
         self._policy = policy
         self._observer = observer or Unobserved()
@@ -110,6 +119,9 @@ class Notifier:
     def observe(self, outcome: Outcome) -> None:
         if outcome.events:
             self._wake.set()
+
+    def sweep_with(self, sweep: Callable[[], Awaitable[int]]) -> None:
+        self._sweep = sweep
 
     def wake(self) -> None:
         self._wake.set()
@@ -123,6 +135,7 @@ class Notifier:
         _log.info("notify.worker_started", sms=self._sms is not None)
         while not stop.is_set():
             self._wake.clear()  # a wake-up from here on starts the next round at once
+            await self._sweep_now_and_then()
             try:
                 if await self.run_once():
                     continue
@@ -133,6 +146,15 @@ class Notifier:
                 _log.warning("notify.worker_error", exc_info=True)
             await _first_of(stop, self._wake, self._policy.poll_seconds)
         _log.info("notify.worker_stopped")
+
+    async def _sweep_now_and_then(self) -> None:
+        if self._sweep is None or time.monotonic() - self._swept_at < SWEEP_SECONDS:
+            return
+        self._swept_at = time.monotonic()
+        try:
+            await self._sweep()
+        except Exception:
+            _log.warning("notify.sweep_failed", exc_info=True)
 
     async def run_once(self) -> int:
         """One claim and its sends; the number of messages claimed. Raises _Pause when the provider said
@@ -182,6 +204,9 @@ class Notifier:
             return
         if context is None:
             await self._settle(message, claim_id, "skipped", "the entry is gone", attempted=False)
+            return
+        if message.kind is MessageKind.REMINDER and (context.status != "called" or context.confirmed):
+            await self._settle(message, claim_id, "skipped", "no longer needed", attempted=False)
             return
         if context.opted_out:
             await self._settle(message, claim_id, "skipped", "the number opted out (STOP)", attempted=False)
@@ -305,7 +330,13 @@ async def _sleep(stop: asyncio.Event, seconds: float) -> None:
         await asyncio.wait_for(stop.wait(), timeout=seconds)
 
 
-def build_notifier(settings: Settings, *, database: Database, observer: MessageObserver | None) -> Notifier:
+def build_notifier(
+    settings: Settings,
+    *,
+    database: Database,
+    observer: MessageObserver | None,
+    sweep: Callable[[], Awaitable[int]] | None = None,
+) -> Notifier:
     """The worker as settings say: texts through Twilio when its account is configured."""
     sms = None
     if settings.twilio_configured:
@@ -331,4 +362,4 @@ def build_notifier(settings: Settings, *, database: Database, observer: MessageO
         backoff_max_seconds=settings.notify_backoff_max_seconds,
         public_url=settings.public_url or "",
     )
-    return Notifier(database=database, sms=sms, policy=policy, observer=observer)
+    return Notifier(database=database, sms=sms, policy=policy, observer=observer, sweep=sweep)

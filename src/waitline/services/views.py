@@ -23,7 +23,7 @@ from waitline.domain import (
     Status,
     overtaking,
 )
-from waitline.store import entries, events, history, restaurants
+from waitline.store import entries, events, history, holds, restaurants
 from waitline.store.engine import Database
 from waitline.wait_estimate import WaitEstimate
 
@@ -47,6 +47,8 @@ class GuestView:
     now_serving: int | None
     # The parties called before this guest although they came later, and why; None: nobody did.
     overtaken: Overtaking | None
+    # Called, and said "on my way" (the status page's button or a text reply).
+    confirmed: bool = False
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,7 @@ class Views:
                 token_number=entry.token_number,
                 limit=OVERTAKEN_LIMIT,
             )
+            said = await holds.replies(connection=connection, entry_ids=[entry.id])
         estimate = (
             wait_estimate.estimate_wait(position=entry.position, call_times=calls, now=now)
             if entry.position
@@ -120,6 +123,7 @@ class Views:
             estimate=estimate,
             now_serving=summary.now_serving,
             overtaken=overtaking(token_number=entry.token_number, party_size=entry.party_size, called=passed),
+            confirmed=said.get(entry.id, holds.GuestReplies()).confirmed,
         )
 
     async def board_view(self, *, slug: str) -> BoardView:

@@ -29,7 +29,8 @@ _DUE = "((c.state = 'pending' AND c.due_at <= {now}) OR (c.state = 'sending' AND
 # behind its row locks (and then finding them taken). A message whose worker died mid-send is claimable
 # again once its lease runs out, and is then "in doubt" (in_doubt_since: when that attempt began) until the
 # provider says whether it arrived. A message waits while an earlier one to the same number is still open,
-# so one guest's messages go out in order even with several workers. On SQLite the statement runs under
+# so one guest's messages go out in order even with several workers (one scheduled for later, untried,
+# does not hold the others back). On SQLite the statement runs under
 # BEGIN IMMEDIATE (the write lock), which serialises claims as the row locks do on PostgreSQL.
 _CLAIM_TEMPLATE = f"""
     UPDATE outbox
@@ -42,6 +43,7 @@ _CLAIM_TEMPLATE = f"""
           AND NOT EXISTS (
               SELECT 1 FROM outbox p
               WHERE p.recipient = c.recipient AND p.id < c.id AND p.state IN ('pending', 'sending')
+                AND NOT (p.attempts = 0 AND p.due_at > {{now}})  -- scheduled for later (a reminder)
           )
         ORDER BY c.id
         LIMIT :limit
@@ -59,7 +61,9 @@ _CLAIM_SQLITE = Statement(
 _ANY_DUE = Statement(f"SELECT 1 FROM outbox c WHERE {_DUE} LIMIT 1")
 _CONTEXT = Statement(
     """
-    SELECT o.id, r.name AS restaurant_name, r.slug, e.name, e.token_number,
+    SELECT o.id, r.name AS restaurant_name, r.slug, e.name, e.token_number, e.status,
+           EXISTS (SELECT 1 FROM queue_event c WHERE c.entry_id = o.entry_id AND c.type = 'confirmed')
+               AS confirmed,
            coalesce(o.position, (SELECT count(*) FROM queue_entry w
                                  WHERE w.restaurant_id = e.restaurant_id AND w.status = 'waiting'
                                    AND w.token_number <= e.token_number)) AS position,
@@ -143,6 +147,8 @@ class Context:
     token_number: int
     position: int
     opted_out: bool
+    status: str
+    confirmed: bool
 
 
 def _modifier(seconds: float) -> str:
@@ -179,6 +185,8 @@ async def contexts(*, connection: AsyncConnection, ids: Sequence[int]) -> dict[i
             token_number=int(row["token_number"]),
             position=int(row["position"]),
             opted_out=bool(row["opted_out"]),
+            status=row["status"],
+            confirmed=bool(row["confirmed"]),
         )
         for row in rows
     }

@@ -48,6 +48,7 @@ READINESS_TIMEOUT_SECONDS = 1.0
 # How long background tasks get to finish the step they are in when the app stops.
 STOP_SECONDS = 5.0
 RATE_LIMIT_SWEEP_SECONDS = 60.0
+HOLD_SWEEP_SECONDS = 5.0
 
 _log = structlog.get_logger("waitline.app")
 
@@ -75,6 +76,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
     notifier = build_notifier(settings, database=database, observer=message_metrics)
     observers = Observers([OutcomeRecorder(metrics), hub, notifier])
     services = Services(database=database, limits=limits, observer=observers, messages=message_metrics)
+    notifier.sweep_with(services.holds.expire)
     # The notification worker runs in each serving process when a channel is configured (issue 9).
     stop_notifier = asyncio.Event()
     drain = Drain()
@@ -86,9 +88,12 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
         stoppable = [asyncio.create_task(hub.follow(lambda ids: services.events.heads(restaurant_ids=ids)))]
         if signal_connection is not None:
             stoppable.append(asyncio.create_task(signal_connection.run()))
+        tasks = [asyncio.create_task(_sweep_rate_limits(services, clock))]
         if settings.notify_in_process and settings.twilio_configured:
             stoppable.append(asyncio.create_task(notifier.run(stop_notifier)))
-        tasks = [asyncio.create_task(_sweep_rate_limits(services, clock))]
+        elif settings.notify_in_process:
+            # No channel to send on: only the hold window's automatic no-shows to look after.
+            tasks.append(asyncio.create_task(_expire_holds(services)))
         try:
             with (
                 live.ending_streams_on_shutdown(hub),
@@ -222,6 +227,15 @@ async def _sweep_rate_limits(services: Services, clock: Callable[[], float]) -> 
             _log.warning("rate_limiter.sweep_failed", exc_info=True)
         else:
             _log.debug("rate_limiter.swept", deleted=deleted)
+
+
+async def _expire_holds(services: Services) -> None:
+    while True:
+        await asyncio.sleep(HOLD_SWEEP_SECONDS)
+        try:
+            await services.holds.expire()
+        except Exception:  # housekeeping: it must never take the app down
+            _log.warning("holds.expire_failed", exc_info=True)
 
 
 def app_from_environment() -> FastAPI:
