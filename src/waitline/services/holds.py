@@ -10,7 +10,7 @@ from waitline.domain import GUEST, SYSTEM, EventDraft, EventType, Transition, Tr
 from waitline.domain.entry import Status
 from waitline.services.outcomes import Observer, Outcome
 from waitline.services.queue import Queue
-from waitline.store import entries, events, holds
+from waitline.store import entries, events, holds, outbox
 from waitline.store.engine import Database
 
 EXPIRE_BATCH = 50
@@ -59,3 +59,11 @@ class Holds:
                 continue  # seated or marked meanwhile (by staff, or another worker)
             marked += 1
         return marked
+
+    async def resend_table_ready(self, *, restaurant_id: uuid.UUID, entry_id: uuid.UUID, key: str) -> bool:
+        """Staff's "resend table ready": one text per press, however often the form is sent (``key``)."""
+        async with self._database.transaction() as connection:
+            await events.lock_restaurant(connection=connection, restaurant_id=restaurant_id)
+            return await outbox.resend_table_ready(
+                connection=connection, restaurant_id=restaurant_id, entry_id=entry_id, key=key
+            )

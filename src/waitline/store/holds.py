@@ -3,6 +3,7 @@ marks no-shows by itself."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ _EXPIRED_SQLITE = Statement(
         "{hold_start}", "strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-' || (r.hold_minutes * 60) || ' seconds')"
     )
 )
+_HOLD_MINUTES = Statement("SELECT hold_minutes, auto_no_show FROM restaurant WHERE id = :restaurant_id")
 # What the guest said back since the call, for each entry: confirmed, late, their last free text.
 _REPLIES = Statement(
     """
@@ -55,7 +57,6 @@ async def expired(*, connection: AsyncConnection, limit: int) -> list[tuple[uuid
 async def replies(
     *, connection: AsyncConnection, entry_ids: Iterable[uuid.UUID]
 ) -> dict[uuid.UUID, GuestReplies]:
-    import json
 
     ids = [str(entry_id) for entry_id in entry_ids]
     if not ids:
@@ -73,3 +74,11 @@ async def replies(
             current = GuestReplies(current.confirmed, current.late, text)
         found[entry_id] = current
     return found
+
+
+async def hold_policy(*, connection: AsyncConnection, restaurant_id: uuid.UUID) -> tuple[int, bool]:
+    """The restaurant's hold window in minutes, and whether it marks no-shows by itself."""
+    row = (
+        await connection.execute(_HOLD_MINUTES.on(connection), {"restaurant_id": str(restaurant_id)})
+    ).one()
+    return int(row.hold_minutes), bool(row.auto_no_show)

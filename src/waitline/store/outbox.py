@@ -11,7 +11,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -129,11 +128,32 @@ _OLDEST_AGE_SQLITE = Statement(
     FROM outbox WHERE state IN ('pending', 'sending')
     """
 )
-_FOR_ENTRY = Statement(
+_FOR_ENTRIES = Statement(
     """
-    SELECT id, kind, channel, state, attempts, reason, created_at
-    FROM outbox WHERE entry_id = :entry_id ORDER BY id
-    """
+    SELECT id, entry_id, kind, channel, state, attempts, reason, created_at
+    FROM outbox WHERE entry_id IN :entry_ids ORDER BY id
+    """,
+    "entry_ids",
+)
+# Staff's "resend table ready": once per press (the form's key), while the party is called.
+_RESEND_TEMPLATE = """
+    INSERT INTO outbox (restaurant_id, entry_id, kind, channel, recipient, idempotency_key)
+    SELECT e.restaurant_id, e.id, 'table_ready', 'sms', e.mobile, :key
+    FROM queue_entry e
+    WHERE e.id = :entry_id AND e.restaurant_id = :restaurant_id AND e.status = 'called'
+      AND NOT EXISTS (
+          SELECT 1 FROM sms_opt_out o WHERE o.restaurant_id = e.restaurant_id AND o.mobile = e.mobile
+      )
+    {on_conflict}
+"""
+_RESEND_POSTGRESQL = Statement(
+    _RESEND_TEMPLATE.replace(
+        "{on_conflict}",
+        "ON CONFLICT (restaurant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING",
+    )
+)
+_RESEND_SQLITE = Statement(
+    _RESEND_TEMPLATE.replace("INSERT INTO", "INSERT OR IGNORE INTO").replace("{on_conflict}", "")
 )
 
 
@@ -253,9 +273,26 @@ async def oldest_age_seconds(*, connection: AsyncConnection) -> float:
     return 0.0 if value is None else max(0.0, float(value))
 
 
-async def for_entry(*, connection: AsyncConnection, entry_id: uuid.UUID) -> list[MessageRecord]:
-    rows = (await connection.execute(_FOR_ENTRY.on(connection), {"entry_id": str(entry_id)})).mappings().all()
-    return [MessageRecord.from_row(row) for row in rows]
+async def for_entries(
+    *, connection: AsyncConnection, entry_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[MessageRecord]]:
+    if not entry_ids:
+        return {}
+    params = {"entry_ids": [str(entry_id) for entry_id in entry_ids]}
+    found: dict[uuid.UUID, list[MessageRecord]] = {}
+    for row in (await connection.execute(_FOR_ENTRIES.on(connection), params)).mappings():
+        found.setdefault(uuid.UUID(str(row["entry_id"])), []).append(MessageRecord.from_row(row))
+    return found
+
+
+async def resend_table_ready(
+    *, connection: AsyncConnection, restaurant_id: uuid.UUID, entry_id: uuid.UUID, key: str
+) -> bool:
+    """True if this press enqueued the text (False: a repeat of the press, or the party is not called)."""
+    statement = _RESEND_POSTGRESQL if is_postgresql(connection) else _RESEND_SQLITE
+    params = {"restaurant_id": str(restaurant_id), "entry_id": str(entry_id), "key": key}
+    result = await connection.execute(statement.on(connection), params)
+    return bool(result.rowcount)
 
 
 def context_values(context: Context, *, link: str) -> Mapping[str, object]:
@@ -266,7 +303,3 @@ def context_values(context: Context, *, link: str) -> Mapping[str, object]:
         "restaurant": context.restaurant_name,
         "link": link,
     }
-
-
-def parse_time(value: datetime | str) -> datetime:
-    return value if isinstance(value, datetime) else datetime.fromisoformat(value)

@@ -8,6 +8,7 @@ another device acted first and nothing changed.
 from __future__ import annotations
 
 import math
+import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -194,6 +195,8 @@ class Desk:
             "staff": self.session.staff,
             "csrf_token": csrf.token(self.request),
             "max_party_size": MAX_PARTY_SIZE,
+            # A fresh key in each "resend table ready" form: a double tap sends one key twice (one text).
+            "new_key": lambda: secrets.token_urlsafe(16),
         }
 
     @property
@@ -289,6 +292,25 @@ async def call_next(desk: DeskDep) -> Response:
     if form.max_party_size:
         return await desk.answer(f"Nobody waiting fits a table of {form.max_party_size}.")
     return await desk.answer("Nobody is waiting.")
+
+
+class ResendForm(BaseModel):
+    resend_key: Annotated[str, Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
+@router.post("/entries/{entry_id}/resend")
+async def resend_table_ready(entry_id: uuid.UUID, desk: DeskDep) -> Response:
+    submitted = await desk.request.form()
+    try:
+        form = ResendForm.model_validate({"resend_key": submitted.get("resend_key")})
+    except ValidationError:
+        return await desk.answer("This form has expired: please try again.", refused=True, status_code=422)
+    sent = await desk.services.holds.resend_table_ready(
+        restaurant_id=desk.session.restaurant.id, entry_id=entry_id, key=form.resend_key
+    )
+    if sent:
+        return await desk.answer("Sent “table ready” again.")
+    return await desk.answer("Nothing sent: already sent for this press, or the party is no longer called.")
 
 
 _ACTIONS = {
