@@ -11,25 +11,16 @@ from sqlalchemy import text
 
 from tests.conftest import CLIENT_IP, StaffRestaurant
 from tests.notify_helpers import drain, notifier, outbox_rows, standin
+from tests.test_staff_dashboard import HTMX, staff_client
 from tests.twilio_standin import TwilioStandIn
-from tests.web_helpers import create_staff, csrf_token, sign_in
+from tests.web_helpers import csrf_token
 from waitline.domain import SYSTEM
 from waitline.services import Services
 from waitline.store.engine import Database
 
-__all__ = ["standin"]  # fixture
+__all__ = ["staff_client", "standin"]  # fixtures
 
 pytestmark = pytest.mark.anyio
-
-HTMX = {"HX-Request": "true"}
-
-
-@pytest.fixture
-async def staff_client(
-    client: httpx.AsyncClient, database: Database, restaurant: StaffRestaurant
-) -> httpx.AsyncClient:
-    await sign_in(client, await create_staff(database, "luigis"))
-    return client
 
 
 async def called_and_texted(
