@@ -153,6 +153,14 @@ def _handler(standin: TwilioStandIn) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
             form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+            if urlsplit(self.path).path == "/_control":  # the bench's remote control (a stand-in's own path)
+                if form.get("mode", "ok") == "ok":
+                    standin.recover()
+                else:
+                    standin.hang_seconds = float(form.get("hang", standin.hang_seconds))
+                    standin.fail(form["mode"])
+                self._answer(200, {"accepted": len(standin.accepted)})
+                return
             if urlsplit(self.path).path != path:
                 self._answer(404, {"code": 20404, "message": "Not found", "status": 404})
                 return
@@ -222,3 +230,12 @@ def twilio_standin() -> Iterator[TwilioStandIn]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+if __name__ == "__main__":
+    # A stand-in in a process of its own (bench/notify.py): prints its URL, serves until killed.
+    import sys
+
+    with twilio_standin() as running:
+        print(running.base_url, flush=True)
+        sys.stdin.read()

@@ -57,6 +57,8 @@ class SmsChannel(Protocol):
 
 # How often a worker looks for holds that ran out.
 SWEEP_SECONDS = 5.0
+# How often a worker reads the outbox's oldest age for the metric (a scrape every 15 s or so reads it).
+AGE_SECONDS = 5.0
 
 
 class MessageObserver(Protocol):
@@ -110,6 +112,7 @@ class Notifier:
         # Run now and then beside the sends: the hold window's expiry (services/holds.py).
         self._sweep = sweep
         self._swept_at = 0.0
+        self._aged_at = 0.0
         self._sms = sms
         self._policy = policy
         self._observer = observer or Unobserved()
@@ -161,7 +164,9 @@ class Notifier:
         "later"."""
         async with self._database.snapshot() as connection:
             due = await outbox.any_due(connection=connection)
-            self._observer.outbox_age(await outbox.oldest_age_seconds(connection=connection))
+            if time.monotonic() - self._aged_at >= AGE_SECONDS:
+                self._aged_at = time.monotonic()
+                self._observer.outbox_age(await outbox.oldest_age_seconds(connection=connection))
         if not due:
             return 0
         claim_id = uuid.uuid4().hex

@@ -21,7 +21,11 @@ from waitline.store.statement import Statement, is_postgresql
 _MESSAGE_COLUMNS = (
     "id, restaurant_id, entry_id, kind, channel, recipient, attempts, created_at, in_doubt_since"
 )
-_DUE = "((c.state = 'pending' AND c.due_at <= {now}) OR (c.state = 'sending' AND c.lease_until < {now}))"
+# The first condition lets the planner read the partial index of open messages (outbox_due_idx) only.
+_DUE = (
+    "c.state IN ('pending', 'sending') AND "
+    "((c.state = 'pending' AND c.due_at <= {now}) OR (c.state = 'sending' AND c.lease_until < {now}))"
+)
 
 # The claim, in one statement. Due messages in the order they were enqueued; FOR UPDATE SKIP LOCKED lets a
 # second worker pass over the rows the first is claiming and take the next ones at once, instead of queueing
