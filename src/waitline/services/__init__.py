@@ -19,6 +19,7 @@ from waitline.services.outcomes import Observer, Unobserved
 from waitline.services.queue import Queue
 from waitline.services.replies import Replies
 from waitline.services.restaurants import Restaurants
+from waitline.services.texts import Texts
 from waitline.services.views import Views
 from waitline.store.engine import Database
 
@@ -41,6 +42,7 @@ class Services:
         self.views = Views(database=database)
         self.events = EventLog(database=database)
         self.clock: Callable[[], float] = limits.clock
+        self.texts = Texts(database=database)
         self.holds = Holds(database=database, queue=self.queue, observer=observer or Unobserved())
         self.replies = Replies(
             database=database, queue=self.queue, observer=observer or Unobserved(), messages=messages

@@ -213,11 +213,17 @@ class Notifier:
         if message.kind is MessageKind.REMINDER and (context.status != "called" or context.confirmed):
             await self._settle(message, claim_id, "skipped", "no longer needed", attempted=False)
             return
+        if not context.enabled:
+            await self._settle(
+                message, claim_id, "skipped", "switched off by the restaurant", attempted=False
+            )
+            return
         if context.opted_out:
             await self._settle(message, claim_id, "skipped", "the number opted out (STOP)", attempted=False)
             return
         link = f"{self._policy.public_url.rstrip('/')}/{context.slug}/e/{message.entry_id}"
-        body = render(DEFAULT_TEXTS[message.kind], outbox.context_values(context, link=link))
+        template = context.own_text or DEFAULT_TEXTS[message.kind]
+        body = render(template, outbox.context_values(context, link=link))
         if message.in_doubt_since is not None:
             # The last attempt's outcome is unknown (its worker died, or the request timed out): ask first.
             async with self._database.snapshot() as connection:

@@ -72,10 +72,13 @@ _CONTEXT = Statement(
                                    AND w.token_number <= e.token_number)) AS position,
            EXISTS (
                SELECT 1 FROM sms_opt_out x WHERE x.restaurant_id = o.restaurant_id AND x.mobile = o.recipient
-           ) AS opted_out
+           ) AS opted_out,
+           t.body AS own_text, coalesce(t.enabled, true) AS enabled
     FROM outbox o
     JOIN queue_entry e ON e.id = o.entry_id
     JOIN restaurant r ON r.id = o.restaurant_id
+    LEFT JOIN message_text t
+        ON t.restaurant_id = o.restaurant_id AND t.kind = o.kind AND t.channel = o.channel
     WHERE o.id IN :ids
     """,
     "ids",
@@ -173,6 +176,8 @@ class Context:
     opted_out: bool
     status: str
     confirmed: bool
+    own_text: str | None  # the restaurant's text for this kind and channel (None: the default)
+    enabled: bool  # False: the restaurant switched this message off
 
 
 def _modifier(seconds: float) -> str:
@@ -211,6 +216,8 @@ async def contexts(*, connection: AsyncConnection, ids: Sequence[int]) -> dict[i
             opted_out=bool(row["opted_out"]),
             status=row["status"],
             confirmed=bool(row["confirmed"]),
+            own_text=row["own_text"],
+            enabled=bool(row["enabled"]),
         )
         for row in rows
     }

@@ -36,8 +36,12 @@ from waitline.domain import (
     Transition,
     TransitionNotAllowed,
 )
+from waitline.domain.message import MessageKind
 from waitline.ratelimit import RateLimited
 from waitline.services import Services
+from waitline.services.texts import CHANNELS as TEXT_CHANNELS
+from waitline.services.texts import MAX_TEXT_CHARS, TextChange, TextSetting
+from waitline.services.texts import preview as text_preview
 from waitline.web import csrf, live, wording
 from waitline.web.dependencies import ClientIP, ServicesDep, Slug
 from waitline.web.pages_guest import join_url
@@ -363,3 +367,70 @@ async def poster(request: Request, session: SignedIn, pages: PagesDep) -> Respon
     slug = session.restaurant.slug
     context = {"restaurant": session.restaurant, "slug": slug, "join_url": join_url(request, pages, slug)}
     return pages.page(request, "poster.html", context)
+
+
+# --- the texts to guests (issue 9) -------------------------------------------------------------------------
+
+
+@router.get("/messages")
+async def message_texts(
+    request: Request, session: SignedIn, services: ServicesDep, pages: PagesDep
+) -> Response:
+    """Each message's text (with placeholders and a preview) and whether it goes out, per channel."""
+    settings = await services.texts.settings(
+        restaurant_id=session.restaurant.id, restaurant_name=session.restaurant.name
+    )
+    return _messages_page(request, pages, session, settings, None)
+
+
+@router.post("/messages")
+async def save_message_texts(
+    request: Request, session: SignedIn, services: ServicesDep, pages: PagesDep
+) -> Response:
+    submitted = await request.form()
+    changes = [
+        TextChange(
+            kind=kind,
+            channel=channel,
+            text=str(submitted.get(f"text-{kind.value}-{channel}") or ""),
+            enabled=submitted.get(f"on-{kind.value}-{channel}") == "1",
+        )
+        for kind in MessageKind
+        for channel in TEXT_CHANNELS
+    ]
+    too_long = [change.kind.value for change in changes if len(change.text) > MAX_TEXT_CHARS]
+    name = session.restaurant.name
+    if too_long or submitted.get("do") == "preview":
+        settings = [
+            TextSetting(c.kind, c.channel, c.text, True, c.enabled, text_preview(c.text, name))
+            for c in changes
+        ]
+        notice = (
+            {"text": f"At most {MAX_TEXT_CHARS} characters a text: {', '.join(too_long)}.", "refused": True}
+            if too_long
+            else {"text": "Preview only: nothing saved yet.", "refused": False}
+        )
+        return _messages_page(request, pages, session, settings, notice, status_code=422 if too_long else 200)
+    await services.texts.save(restaurant_id=session.restaurant.id, changes=changes)
+    settings = await services.texts.settings(restaurant_id=session.restaurant.id, restaurant_name=name)
+    return _messages_page(request, pages, session, settings, {"text": "Saved.", "refused": False})
+
+
+def _messages_page(
+    request: Request,
+    pages: Pages,
+    session: StaffSession,
+    settings: list[TextSetting],
+    notice: dict[str, Any] | None,
+    *,
+    status_code: int = 200,
+) -> Response:
+    context = {
+        "restaurant": session.restaurant,
+        "slug": session.restaurant.slug,
+        "settings": settings,
+        "notice": notice,
+        "csrf_token": csrf.token(request),
+        "max_chars": MAX_TEXT_CHARS,
+    }
+    return pages.page(request, "messages.html", context, status_code=status_code)

@@ -7,6 +7,7 @@
 - ``restaurant``: ``notify`` (messages on or off), ``notify_almost_up`` (the position that gets "almost up",
   0 for never), ``hold_minutes`` and ``auto_no_show`` (the hold window after a call).
 - ``sms_opt_out``: numbers that replied STOP to a restaurant.
+- ``message_text``: a restaurant's own texts, and which messages it switched off, per channel.
 
 Revision ID: 0006
 Revises: 0005
@@ -44,6 +45,16 @@ def upgrade() -> None:
         sa.Column("mobile", sa.Text(), nullable=False),
         dialect.created_at(),
         sa.PrimaryKeyConstraint("restaurant_id", "mobile", name="sms_opt_out_pkey"),
+    )
+    # A restaurant's own text for a kind of message on a channel, and whether that message goes out at all.
+    op.create_table(
+        "message_text",
+        dialect.restaurant_fk(),
+        sa.Column("kind", sa.Text(), nullable=False),
+        sa.Column("channel", sa.Text(), nullable=False),
+        sa.Column("body", sa.Text(), nullable=True),  # NULL: the default text
+        sa.Column("enabled", sa.Boolean(), nullable=False, server_default=sa.true()),
+        sa.PrimaryKeyConstraint("restaurant_id", "kind", "channel", name="message_text_pkey"),
     )
     op.create_table(
         "outbox",
@@ -127,6 +138,7 @@ def downgrade() -> None:
         op.execute("DROP TRIGGER outbox_enqueue")
         op.execute("DROP TRIGGER outbox_almost_up")
     op.drop_table("outbox")
+    op.drop_table("message_text")
     op.drop_table("sms_opt_out")
     for column in ("auto_no_show", "hold_minutes", "notify_almost_up", "notify"):
         op.execute(f"ALTER TABLE restaurant DROP COLUMN {column}")
