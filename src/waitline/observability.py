@@ -84,6 +84,8 @@ def configure_logging(*, json: bool | None = None, level: int = logging.INFO) ->
         logger.handlers.clear()
         logger.propagate = propagate
     logging.getLogger("uvicorn.access").disabled = True
+    # httpx logs each request's URL at INFO (the notification worker's calls to Twilio): ours are enough.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 class Metrics:

@@ -86,6 +86,9 @@
       const active = ticket.dataset.active === "true";
       const status = ticket.dataset.status;
       document.querySelectorAll("[data-if-active]").forEach((element) => { element.hidden = !active; });
+      // "On my way" (issue 9): offered while called and not yet confirmed.
+      const waitingForYou = status === "called" && ticket.dataset.confirmed !== "true";
+      document.querySelectorAll("[data-if-called]").forEach((element) => { element.hidden = !waitingForYou; });
       const key = placeKey(region.dataset.placeOf);
       if (active) {
         storage("set", key, { entry: ticket.dataset.entry, token: ticket.dataset.token, url: window.location.pathname });
