@@ -84,3 +84,19 @@ async def test_only_signed_in_staff_of_the_restaurant_see_the_page(
 ) -> None:
     response = await client.get("/staff/luigis/messages", follow_redirects=False)
     assert response.status_code in (303, 401, 403)
+
+
+async def test_the_hold_window_auto_no_show_and_almost_up_position_are_the_restaurants_choice(
+    database: Database, services: Services, restaurant: StaffRestaurant, staff_client: httpx.AsyncClient
+) -> None:
+    page = (await staff_client.get("/staff/luigis/messages")).text
+    assert 'name="hold_minutes" type="number" inputmode="numeric" min="0" max="120" value="10"' in page
+    fields = {"csrf_token": csrf_token(page), "hold_minutes": "4", "almost_up": "2", "auto_no_show": "1"}
+    saved = await staff_client.post("/staff/luigis/messages/policy", data=fields)
+    assert saved.status_code == 200 and "Saved." in saved.text
+    policy = await services.texts.policy(restaurant_id=restaurant.restaurant.id)
+    assert (policy.hold_minutes, policy.auto_no_show, policy.almost_up) == (4, True, 2)
+    for bad in ({"hold_minutes": "121"}, {"almost_up": "-1"}, {"hold_minutes": "ten"}):
+        response = await staff_client.post("/staff/luigis/messages/policy", data={**fields, **bad})
+        assert response.status_code == 422
+    assert await services.texts.policy(restaurant_id=restaurant.restaurant.id) == policy

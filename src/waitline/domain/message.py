@@ -160,3 +160,12 @@ class Refused:
 
 
 SendResult = Accepted | TryLater | Refused
+
+
+@dataclass(frozen=True)
+class NoticePolicy:
+    """A restaurant's choices: the hold window after a call, automatic no-shows, the "almost up" position."""
+
+    hold_minutes: int  # 0: no hold window (no reminder, no expiry)
+    auto_no_show: bool
+    almost_up: int  # 0: never

@@ -6,12 +6,14 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from waitline.domain.message import DEFAULT_TEXTS, MessageKind, render
-from waitline.store import texts
+from waitline.domain.message import DEFAULT_TEXTS, MessageKind, NoticePolicy, render
+from waitline.store import holds, texts
 from waitline.store.engine import Database
 
 CHANNELS = ("sms",)
 MAX_TEXT_CHARS = 480  # three SMS segments
+MAX_HOLD_MINUTES = 120
+MAX_ALMOST_UP = 20
 # What the preview fills the placeholders with.
 SAMPLE = {"name": "Ada", "token": 42, "position": 3, "link": "https://queue.example.com/your-place/e/…"}
 
@@ -50,6 +52,17 @@ class Texts:
             for kind in MessageKind
             for channel in CHANNELS
         ]
+
+    async def policy(self, *, restaurant_id: uuid.UUID) -> NoticePolicy:
+        async with self._database.snapshot() as connection:
+            return await holds.notice_policy(connection=connection, restaurant_id=restaurant_id)
+
+    async def set_policy(self, *, restaurant_id: uuid.UUID, policy: NoticePolicy) -> None:
+        """The hold window (0-120 minutes), automatic no-shows, and the "almost up" position (0-20)."""
+        if not (0 <= policy.hold_minutes <= MAX_HOLD_MINUTES and 0 <= policy.almost_up <= MAX_ALMOST_UP):
+            raise ValueError("out of range")
+        async with self._database.transaction() as connection:
+            await holds.set_notice_policy(connection=connection, restaurant_id=restaurant_id, policy=policy)
 
     async def save(self, *, restaurant_id: uuid.UUID, changes: list[TextChange]) -> None:
         for change in changes:

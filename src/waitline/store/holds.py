@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from waitline.domain.message import NoticePolicy
 from waitline.store.statement import Statement, is_postgresql
 
 _EXPIRED_TEMPLATE = """
@@ -28,6 +29,16 @@ _EXPIRED_SQLITE = Statement(
     )
 )
 _HOLD_MINUTES = Statement("SELECT hold_minutes, auto_no_show FROM restaurant WHERE id = :restaurant_id")
+_POLICY = Statement(
+    "SELECT hold_minutes, auto_no_show, notify_almost_up FROM restaurant WHERE id = :restaurant_id"
+)
+_SET_POLICY = Statement(
+    """
+    UPDATE restaurant SET hold_minutes = :hold_minutes, auto_no_show = :auto_no_show,
+                          notify_almost_up = :almost_up
+    WHERE id = :restaurant_id
+    """
+)
 # What the guest said back since the call, for each entry: confirmed, late, their last free text.
 _REPLIES = Statement(
     """
@@ -82,3 +93,20 @@ async def hold_policy(*, connection: AsyncConnection, restaurant_id: uuid.UUID) 
         await connection.execute(_HOLD_MINUTES.on(connection), {"restaurant_id": str(restaurant_id)})
     ).one()
     return int(row.hold_minutes), bool(row.auto_no_show)
+
+
+async def notice_policy(*, connection: AsyncConnection, restaurant_id: uuid.UUID) -> NoticePolicy:
+    row = (await connection.execute(_POLICY.on(connection), {"restaurant_id": str(restaurant_id)})).one()
+    return NoticePolicy(int(row.hold_minutes), bool(row.auto_no_show), int(row.notify_almost_up))
+
+
+async def set_notice_policy(
+    *, connection: AsyncConnection, restaurant_id: uuid.UUID, policy: NoticePolicy
+) -> None:
+    params = {
+        "restaurant_id": str(restaurant_id),
+        "hold_minutes": policy.hold_minutes,
+        "auto_no_show": policy.auto_no_show,
+        "almost_up": policy.almost_up,
+    }
+    await connection.execute(_SET_POLICY.on(connection), params)

@@ -36,11 +36,11 @@ from waitline.domain import (
     Transition,
     TransitionNotAllowed,
 )
-from waitline.domain.message import MessageKind
+from waitline.domain.message import MessageKind, NoticePolicy
 from waitline.ratelimit import RateLimited
 from waitline.services import Services
 from waitline.services.texts import CHANNELS as TEXT_CHANNELS
-from waitline.services.texts import MAX_TEXT_CHARS, TextChange, TextSetting
+from waitline.services.texts import MAX_ALMOST_UP, MAX_HOLD_MINUTES, MAX_TEXT_CHARS, TextChange, TextSetting
 from waitline.services.texts import preview as text_preview
 from waitline.web import csrf, live, wording
 from waitline.web.dependencies import ClientIP, ServicesDep, Slug
@@ -380,7 +380,42 @@ async def message_texts(
     settings = await services.texts.settings(
         restaurant_id=session.restaurant.id, restaurant_name=session.restaurant.name
     )
-    return _messages_page(request, pages, session, settings, None)
+    return await _messages_page(request, pages, session, services, settings, None)
+
+
+class PolicyForm(BaseModel):
+    hold_minutes: Annotated[int, Field(ge=0, le=MAX_HOLD_MINUTES)]
+    almost_up: Annotated[int, Field(ge=0, le=MAX_ALMOST_UP)]
+    auto_no_show: bool = False
+
+
+@router.post("/messages/policy")
+async def save_notice_policy(
+    request: Request, session: SignedIn, services: ServicesDep, pages: PagesDep
+) -> Response:
+    """The hold window's length, automatic no-shows, and which position is told "almost up"."""
+    submitted = await request.form()
+    name = session.restaurant.name
+    settings = await services.texts.settings(restaurant_id=session.restaurant.id, restaurant_name=name)
+    try:
+        form = PolicyForm.model_validate(
+            {
+                "hold_minutes": submitted.get("hold_minutes"),
+                "almost_up": submitted.get("almost_up"),
+                "auto_no_show": submitted.get("auto_no_show") == "1",
+            }
+        )
+    except ValidationError:
+        notice = {
+            "text": f"The hold is 0 to {MAX_HOLD_MINUTES} minutes; the position 0 to {MAX_ALMOST_UP}.",
+            "refused": True,
+        }
+        return await _messages_page(request, pages, session, services, settings, notice, status_code=422)
+    policy = NoticePolicy(form.hold_minutes, form.auto_no_show, form.almost_up)
+    await services.texts.set_policy(restaurant_id=session.restaurant.id, policy=policy)
+    return await _messages_page(
+        request, pages, session, services, settings, {"text": "Saved.", "refused": False}
+    )
 
 
 @router.post("/messages")
@@ -410,16 +445,21 @@ async def save_message_texts(
             if too_long
             else {"text": "Preview only: nothing saved yet.", "refused": False}
         )
-        return _messages_page(request, pages, session, settings, notice, status_code=422 if too_long else 200)
+        return await _messages_page(
+            request, pages, session, services, settings, notice, status_code=422 if too_long else 200
+        )
     await services.texts.save(restaurant_id=session.restaurant.id, changes=changes)
     settings = await services.texts.settings(restaurant_id=session.restaurant.id, restaurant_name=name)
-    return _messages_page(request, pages, session, settings, {"text": "Saved.", "refused": False})
+    return await _messages_page(
+        request, pages, session, services, settings, {"text": "Saved.", "refused": False}
+    )
 
 
-def _messages_page(
+async def _messages_page(
     request: Request,
     pages: Pages,
     session: StaffSession,
+    services: Services,
     settings: list[TextSetting],
     notice: dict[str, Any] | None,
     *,
@@ -432,5 +472,8 @@ def _messages_page(
         "notice": notice,
         "csrf_token": csrf.token(request),
         "max_chars": MAX_TEXT_CHARS,
+        "policy": await services.texts.policy(restaurant_id=session.restaurant.id),
+        "max_hold": MAX_HOLD_MINUTES,
+        "max_almost_up": MAX_ALMOST_UP,
     }
     return pages.page(request, "messages.html", context, status_code=status_code)
