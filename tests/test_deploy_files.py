@@ -119,6 +119,6 @@ async def test_the_dashboard_and_the_alerts_name_only_metrics_the_service_export
     alerts = re.findall(r"expr: ([^\n]+(?:\n {10,}[^\n]+)*)", (PROMETHEUS / "alerts.yml").read_text())
     named = set().union(*(metric_names(expression) for expression in [*expressions, *alerts]))
 
-    assert len(expressions) >= 10 and len(alerts) == 5
+    assert len(expressions) >= 10 and len(alerts) == 6
     assert {"waitline_request_duration_seconds_bucket", "waitline_db_pool_size"} <= named
     assert named - PROMETHEUS_OWN - metrics == set()

@@ -69,6 +69,7 @@ STAFF_TEMPLATES = {  # staff read English (and the API docs are for developers)
     "admin_tokens.html",
     "_login_form.html",
     "invite.html",  # a new host or manager accepting an invitation
+    "messages.html",  # the texts to guests, edited by managers (the texts themselves: issue 9's catalogs)
 }
 READ_ATTRIBUTES = {"alt", "title", "placeholder", "aria-label"}
 NOT_WORDS = {"waitline"}  # the product's name

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from waitline.domain import Role
 from waitline.services import Services
 from waitline.store.engine import Database
 
@@ -28,10 +29,12 @@ class Staff:
     password: str = STAFF_PASSWORD
 
 
-async def create_staff(database: Database, slug: str, email: str | None = None) -> Staff:
-    staff = Staff(slug=slug, email=email or f"host@{slug}.test")
+async def create_staff(
+    database: Database, slug: str, email: str | None = None, *, role: Role = Role.HOST
+) -> Staff:
+    staff = Staff(slug=slug, email=email or f"{role.value}@{slug}.test")
     await Services(database=database).accounts.create_staff(
-        slug=slug, email=staff.email, password=staff.password
+        slug=slug, email=staff.email, password=staff.password, role=role
     )
     return staff
 

@@ -20,13 +20,15 @@ from types import FrameType
 from typing import Any, TypeVar
 
 import click
+import prometheus_client
 import uvicorn
 
 from waitline import auth
 from waitline.config import Settings
 from waitline.domain import RESERVED_SLUGS, SLUG_PATTERN, RestaurantNotFound, WaitlineError
-from waitline.observability import configure_logging
+from waitline.observability import MessageMetrics, Metrics, configure_logging
 from waitline.services import Services
+from waitline.services.notifier import build_notifier
 from waitline.store import migrations
 from waitline.store.backup import BackupFailed, sqlite_backup
 from waitline.store.engine import open_database
@@ -336,3 +338,32 @@ Try:
     )
     sys.stderr.flush()
     _serve(settings, host=host, port=port, workers=1)
+
+
+@main.command()
+@click.option("--metrics-port", type=click.IntRange(0, 65535), help="Serve Prometheus metrics on this port.")
+def worker(metrics_port: int | None) -> None:
+    """Run the notification worker on its own until SIGTERM or SIGINT (set WAITLINE_NOTIFY_IN_PROCESS=false
+    on the servers then). Several may run at once: each claims different messages."""
+    settings = Settings()
+    configure_logging(json=settings.log_json)
+    _migrate(settings)
+
+    async def main() -> None:
+        database = open_database(settings)
+        metrics = Metrics()
+        if metrics_port is not None:
+            prometheus_client.start_http_server(metrics_port, addr="127.0.0.1", registry=metrics.registry)
+        notifier = build_notifier(settings, database=database, observer=MessageMetrics(metrics))
+        notifier.sweep_with(Services(database=database).holds.expire)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        try:
+            await notifier.run(stop)
+        finally:
+            await notifier.close()
+            await database.dispose()
+
+    asyncio.run(main())

@@ -117,6 +117,27 @@ class Settings(BaseSettings):
     live_send_timeout_seconds: float = Field(default=10.0, gt=0)
     live_max_stream_seconds: float = Field(default=600.0, gt=0)
 
+    # --- notifications (issue 9) ---
+    # Texts go out through Twilio's Messages API only when the account SID, auth token and sender are set.
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_from: str | None = None  # a Twilio number (E.164) or a messaging service SID (MG...)
+    twilio_api_url: str = "https://api.twilio.com"
+    twilio_timeout_seconds: float = Field(default=10.0, gt=0)
+    # `waitline serve` runs the notification worker in each process unless this is false (then run
+    # `waitline worker` on its own).
+    notify_in_process: bool = True
+    notify_poll_seconds: float = Field(default=1.0, gt=0)
+    notify_batch: int = Field(default=10, ge=1)
+    notify_lease_seconds: float = Field(default=120.0, gt=0)
+    notify_max_attempts: int = Field(default=10, ge=1)
+    notify_backoff_seconds: float = Field(default=2.0, gt=0)
+    notify_backoff_max_seconds: float = Field(default=300.0, gt=0)
+
+    @property
+    def twilio_configured(self) -> bool:
+        return bool(self.twilio_account_sid and self.twilio_auth_token and self.twilio_from)
+
     @field_validator("database_url", "listen_database_url")
     @classmethod
     def _known_database(cls, value: str | None) -> str | None:

@@ -84,6 +84,8 @@ def configure_logging(*, json: bool | None = None, level: int = logging.INFO) ->
         logger.handlers.clear()
         logger.propagate = propagate
     logging.getLogger("uvicorn.access").disabled = True
+    # httpx logs each request's URL at INFO (the notification worker's calls to Twilio): ours are enough.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 class Metrics:
@@ -147,6 +149,33 @@ class Metrics:
             registry=registry,
             multiprocess_mode="livemax",
         )
+        # Notifications (issue 9): messages by channel, type and outcome (sent, delivered, failed, retried),
+        # and how long the oldest message not yet settled has waited (deploy/prometheus/alerts.yml).
+        self.messages = Counter(
+            "waitline_messages_total",
+            "Messages to guests by channel, type and outcome: sent, delivered, failed, retried",
+            ["channel", "type", "outcome"],
+            registry=registry,
+        )
+        self.outbox_oldest_age = Gauge(
+            "waitline_outbox_oldest_age_seconds",
+            "Age of the oldest outbox message not yet sent, failed or skipped (0 when none waits)",
+            registry=registry,
+            multiprocess_mode="max",
+        )
+
+
+class MessageMetrics:
+    """The notification worker's observer: counts messages, exports the outbox's age."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+
+    def message(self, *, channel: str, kind: str, outcome: str) -> None:
+        self._metrics.messages.labels(channel, kind, outcome).inc()
+
+    def outbox_age(self, seconds: float) -> None:
+        self._metrics.outbox_oldest_age.set(seconds)
 
 
 # The ``queue.*`` log event of each use case's action.

@@ -42,6 +42,13 @@ class EventType(enum.StrEnum):
     LEFT = "left"  # the guest left
     PAUSED = "paused"
     RESUMED = "resumed"
+    # Replies by text (issue 9): the guest confirmed ("on my way"), is running late, wrote something else
+    # (details: the text), or stopped or restarted messages from this restaurant.
+    CONFIRMED = "confirmed"
+    LATE = "late"
+    REPLIED = "replied"
+    OPTED_OUT = "opted_out"
+    OPTED_IN = "opted_in"
 
 
 # What each transition asked for by entry id is recorded as.

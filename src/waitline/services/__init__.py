@@ -15,9 +15,13 @@ from waitline.services.access import Access
 from waitline.services.accounts import Accounts
 from waitline.services.admin import Admin
 from waitline.services.eventlog import EventLog
+from waitline.services.holds import Holds
+from waitline.services.notifier import MessageObserver
 from waitline.services.outcomes import Observer, Unobserved
 from waitline.services.queue import Queue
+from waitline.services.replies import Replies
 from waitline.services.restaurants import Restaurants
+from waitline.services.texts import Texts
 from waitline.services.views import Views
 from waitline.store.engine import Database
 
@@ -31,6 +35,7 @@ class Services:
         database: Database,
         limits: JoinLimits = NO_LIMITS,
         observer: Observer | None = None,
+        messages: MessageObserver | None = None,
     ) -> None:
         self._database = database
         self.restaurants = Restaurants(database=database)
@@ -41,6 +46,11 @@ class Services:
         self.views = Views(database=database)
         self.events = EventLog(database=database)
         self.clock: Callable[[], float] = limits.clock
+        self.texts = Texts(database=database)
+        self.holds = Holds(database=database, queue=self.queue, observer=observer or Unobserved())
+        self.replies = Replies(
+            database=database, queue=self.queue, observer=observer or Unobserved(), messages=messages
+        )
 
     async def ping(self, *, timeout_seconds: float) -> bool:
         """The database answers within ``timeout_seconds``: ready for traffic."""

@@ -5,7 +5,9 @@ The words are the templates' business (web/); these are values only.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 
@@ -23,7 +25,8 @@ from waitline.domain import (
     Status,
     overtaking,
 )
-from waitline.store import entries, events, history, restaurants
+from waitline.domain.message import MessageRecord
+from waitline.store import entries, events, history, holds, outbox, restaurants
 from waitline.store.engine import Database
 from waitline.wait_estimate import WaitEstimate
 
@@ -47,6 +50,8 @@ class GuestView:
     now_serving: int | None
     # The parties called before this guest although they came later, and why; None: nobody did.
     overtaken: Overtaking | None
+    # Called, and said "on my way" (the status page's button or a text reply).
+    confirmed: bool = False
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,16 @@ class DashboardView:
     counts: DayCounts
     last_call_id: uuid.UUID | None  # what a call-next press from this view expects to still be the latest
     now: datetime
+    # Notifications (issue 9): each active party's messages and replies, and the hold window.
+    parties: Mapping[uuid.UUID, PartyNotices] = dataclasses.field(default_factory=dict)
+    hold_minutes: int = 10
+    auto_no_show: bool = False
+
+
+@dataclass(frozen=True)
+class PartyNotices:
+    messages: tuple[MessageRecord, ...]
+    replies: holds.GuestReplies
 
 
 def _utcnow() -> datetime:
@@ -109,6 +124,7 @@ class Views:
                 token_number=entry.token_number,
                 limit=OVERTAKEN_LIMIT,
             )
+            said = await holds.replies(connection=connection, entry_ids=[entry.id])
         estimate = (
             wait_estimate.estimate_wait(position=entry.position, call_times=calls, now=now)
             if entry.position
@@ -120,6 +136,7 @@ class Views:
             estimate=estimate,
             now_serving=summary.now_serving,
             overtaken=overtaking(token_number=entry.token_number, party_size=entry.party_size, called=passed),
+            confirmed=said.get(entry.id, holds.GuestReplies()).confirmed,
         )
 
     async def board_view(self, *, slug: str) -> BoardView:
@@ -151,6 +168,12 @@ class Views:
             counts = await history.day_counts(
                 connection=connection, restaurant_id=restaurant_id, since=day_start
             )
+            ids = [entry.id for entry in page.entries]
+            messages = await outbox.for_entries(connection=connection, entry_ids=ids)
+            said = await holds.replies(connection=connection, entry_ids=ids)
+            hold_minutes, auto_no_show = await holds.hold_policy(
+                connection=connection, restaurant_id=restaurant_id
+            )
         called = sorted(
             (entry for entry in page.entries if entry.status is Status.CALLED),
             key=lambda entry: (entry.called_at or entry.created_at, entry.token_number),
@@ -162,4 +185,12 @@ class Views:
             counts=counts,
             last_call_id=last_call_id,
             now=now,
+            parties={
+                entry_id: PartyNotices(
+                    tuple(messages.get(entry_id, ())), said.get(entry_id, holds.GuestReplies())
+                )
+                for entry_id in ids
+            },
+            hold_minutes=hold_minutes,
+            auto_no_show=auto_no_show,
         )

@@ -18,6 +18,7 @@ FUNCTIONS = (
     "waitline_hit_limits",
     "waitline_join",
     "waitline_call_next",
+    "waitline_enqueue_messages",
 )
 
 

@@ -16,9 +16,10 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from waitline.config import Settings
-from waitline.observability import Metrics, OutcomeRecorder, configure_logging
+from waitline.observability import MessageMetrics, Metrics, OutcomeRecorder, configure_logging
 from waitline.ratelimit import InProcessLimiter, JoinLimits, RatePolicy, ResilientLimiter
 from waitline.services import Services
+from waitline.services.notifier import build_notifier
 from waitline.services.outcomes import Observers
 from waitline.store.engine import open_database
 from waitline.store.redis_limiter import RedisLimiter
@@ -34,6 +35,7 @@ from waitline.web import (
     pages_staff,
     policy,
     problems,
+    webhooks,
 )
 from waitline.web.allowed_hosts import AllowedHostsMiddleware, configured_hosts
 from waitline.web.body_limit import BodyLimitMiddleware
@@ -48,6 +50,7 @@ READINESS_TIMEOUT_SECONDS = 1.0
 # How long background tasks get to finish the step they are in when the app stops.
 STOP_SECONDS = 5.0
 RATE_LIMIT_SWEEP_SECONDS = 60.0
+HOLD_SWEEP_SECONDS = 5.0
 
 _log = structlog.get_logger("waitline.app")
 
@@ -76,7 +79,13 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
             dsn=settings.listen_dsn, on_signal=hub.signalled, on_listening=hub.signals
         )
         hub.announce_with(signal_connection.announce)
-    services = Services(database=database, limits=limits, observer=Observers([OutcomeRecorder(metrics), hub]))
+    message_metrics = MessageMetrics(metrics)
+    notifier = build_notifier(settings, database=database, observer=message_metrics)
+    observers = Observers([OutcomeRecorder(metrics), hub, notifier])
+    services = Services(database=database, limits=limits, observer=observers, messages=message_metrics)
+    notifier.sweep_with(services.holds.expire)
+    # The notification worker runs in each serving process when a channel is configured (issue 9).
+    stop_notifier = asyncio.Event()
     drain = Drain()
 
     @asynccontextmanager
@@ -87,6 +96,11 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
         if signal_connection is not None:
             stoppable.append(asyncio.create_task(signal_connection.run()))
         tasks = [asyncio.create_task(_sweep_rate_limits(services, clock))]
+        if settings.notify_in_process and settings.twilio_configured:
+            stoppable.append(asyncio.create_task(notifier.run(stop_notifier)))
+        elif settings.notify_in_process:
+            # No channel to send on: only the hold window's automatic no-shows to look after.
+            tasks.append(asyncio.create_task(_expire_holds(services)))
         try:
             with (
                 live.ending_streams_on_shutdown(hub),
@@ -98,6 +112,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
                 yield
         finally:
             hub.close()
+            stop_notifier.set()
             if signal_connection is not None:
                 signal_connection.stop()
             await asyncio.wait(stoppable, timeout=STOP_SECONDS)
@@ -107,6 +122,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
                     await task
             if limits.shared is not None:
                 await limits.shared.close()
+            await notifier.close()
             await database.dispose()
 
     app = FastAPI(
@@ -147,6 +163,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
     app.include_router(api_events.router)
     app.mount("/static", StaticAssets(), name="static")
     app.include_router(api_docs.router)
+    app.include_router(webhooks.router)
 
     @app.get("/healthz", tags=["operations"], responses=problems.documented())
     async def healthz() -> dict[str, str]:
@@ -220,6 +237,15 @@ async def _sweep_rate_limits(services: Services, clock: Callable[[], float]) -> 
             _log.warning("rate_limiter.sweep_failed", exc_info=True)
         else:
             _log.debug("rate_limiter.swept", deleted=deleted)
+
+
+async def _expire_holds(services: Services) -> None:
+    while True:
+        await asyncio.sleep(HOLD_SWEEP_SECONDS)
+        try:
+            await services.holds.expire()
+        except Exception:  # housekeeping: it must never take the app down
+            _log.warning("holds.expire_failed", exc_info=True)
 
 
 def app_from_environment() -> FastAPI:

@@ -273,6 +273,13 @@ async def leave(slug: Slug, entry_id: uuid.UUID, services: ServicesDep) -> Respo
     return RedirectResponse(f"/{slug}/e/{entry_id}", status_code=303)
 
 
+@router.post("/{slug}/e/{entry_id}/confirm")
+async def confirm(slug: Slug, entry_id: uuid.UUID, services: ServicesDep) -> Response:
+    """ "On my way": once, while called; otherwise the status page says where things stand."""
+    await services.holds.confirm(slug=slug, entry_id=entry_id)
+    return RedirectResponse(f"/{slug}/e/{entry_id}", status_code=303)
+
+
 # --- the board and the QR code ----------------------------------------------------------------------------
 
 

@@ -8,6 +8,7 @@ another device acted first and nothing changed.
 from __future__ import annotations
 
 import math
+import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -34,9 +35,13 @@ from waitline.domain import (
     Transition,
     TransitionNotAllowed,
 )
+from waitline.domain.message import MessageKind, NoticePolicy
 from waitline.ratelimit import RateLimited
 from waitline.services import Services
 from waitline.services.access import Grant
+from waitline.services.texts import CHANNELS as TEXT_CHANNELS
+from waitline.services.texts import MAX_ALMOST_UP, MAX_HOLD_MINUTES, MAX_TEXT_CHARS, TextChange, TextSetting
+from waitline.services.texts import preview as text_preview
 from waitline.web import csrf, live, policy, wording
 from waitline.web.dependencies import ClientIP, ServicesDep, Slug
 from waitline.web.pages_guest import in_language, join_url
@@ -210,6 +215,8 @@ class Desk:
             "staff": self.session.staff,
             "csrf_token": csrf.token(self.request),
             "max_party_size": MAX_PARTY_SIZE,
+            # A fresh key in each "resend table ready" form: a double tap sends one key twice (one text).
+            "new_key": lambda: secrets.token_urlsafe(16),
         }
 
     @property
@@ -317,6 +324,25 @@ async def call_next(desk: DeskDep) -> Response:
     return await desk.answer("Nobody is waiting.")
 
 
+class ResendForm(BaseModel):
+    resend_key: Annotated[str, Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
+@router.post("/entries/{entry_id}/resend")
+async def resend_table_ready(entry_id: uuid.UUID, desk: DeskDep) -> Response:
+    submitted = await desk.request.form()
+    try:
+        form = ResendForm.model_validate({"resend_key": submitted.get("resend_key")})
+    except ValidationError:
+        return await desk.answer("This form has expired: please try again.", refused=True, status_code=422)
+    sent = await desk.services.holds.resend_table_ready(
+        restaurant_id=desk.session.restaurant.id, entry_id=entry_id, key=form.resend_key
+    )
+    if sent:
+        return await desk.answer("Sent “table ready” again.")
+    return await desk.answer("Nothing sent: already sent for this press, or the party is no longer called.")
+
+
 _ACTIONS = {
     "seat": (Transition.SEAT, Markup("Seated {party}.")),
     "no-show": (Transition.NO_SHOW, Markup("Marked {party} as a no-show.")),
@@ -369,3 +395,113 @@ async def poster(request: Request, session: SignedIn, pages: PagesDep) -> Respon
     slug = session.restaurant.slug
     context = {"restaurant": session.restaurant, "slug": slug, "join_url": join_url(request, pages, slug)}
     return pages.page(request, "poster.html", in_language(request, context))
+
+
+# --- the texts to guests (issue 9) -------------------------------------------------------------------------
+
+
+@router.get("/messages")
+async def message_texts(
+    request: Request, session: SignedIn, services: ServicesDep, pages: PagesDep
+) -> Response:
+    """Each message's text (with placeholders and a preview) and whether it goes out, per channel."""
+    settings = await services.texts.settings(
+        restaurant_id=session.restaurant.id, restaurant_name=session.restaurant.name
+    )
+    return await _messages_page(request, pages, session, services, settings, None)
+
+
+class PolicyForm(BaseModel):
+    hold_minutes: Annotated[int, Field(ge=0, le=MAX_HOLD_MINUTES)]
+    almost_up: Annotated[int, Field(ge=0, le=MAX_ALMOST_UP)]
+    auto_no_show: bool = False
+
+
+@router.post("/messages/policy")
+async def save_notice_policy(
+    request: Request, session: SignedIn, services: ServicesDep, pages: PagesDep
+) -> Response:
+    """The hold window's length, automatic no-shows, and which position is told "almost up"."""
+    submitted = await request.form()
+    name = session.restaurant.name
+    settings = await services.texts.settings(restaurant_id=session.restaurant.id, restaurant_name=name)
+    try:
+        form = PolicyForm.model_validate(
+            {
+                "hold_minutes": submitted.get("hold_minutes"),
+                "almost_up": submitted.get("almost_up"),
+                "auto_no_show": submitted.get("auto_no_show") == "1",
+            }
+        )
+    except ValidationError:
+        notice = {
+            "text": f"The hold is 0 to {MAX_HOLD_MINUTES} minutes; the position 0 to {MAX_ALMOST_UP}.",
+            "refused": True,
+        }
+        return await _messages_page(request, pages, session, services, settings, notice, status_code=422)
+    policy = NoticePolicy(form.hold_minutes, form.auto_no_show, form.almost_up)
+    await services.texts.set_policy(restaurant_id=session.restaurant.id, policy=policy)
+    return await _messages_page(
+        request, pages, session, services, settings, {"text": "Saved.", "refused": False}
+    )
+
+
+@router.post("/messages")
+async def save_message_texts(
+    request: Request, session: SignedIn, services: ServicesDep, pages: PagesDep
+) -> Response:
+    submitted = await request.form()
+    changes = [
+        TextChange(
+            kind=kind,
+            channel=channel,
+            text=str(submitted.get(f"text-{kind.value}-{channel}") or ""),
+            enabled=submitted.get(f"on-{kind.value}-{channel}") == "1",
+        )
+        for kind in MessageKind
+        for channel in TEXT_CHANNELS
+    ]
+    too_long = [change.kind.value for change in changes if len(change.text) > MAX_TEXT_CHARS]
+    name = session.restaurant.name
+    if too_long or submitted.get("do") == "preview":
+        settings = [
+            TextSetting(c.kind, c.channel, c.text, True, c.enabled, text_preview(c.text, name))
+            for c in changes
+        ]
+        notice = (
+            {"text": f"At most {MAX_TEXT_CHARS} characters a text: {', '.join(too_long)}.", "refused": True}
+            if too_long
+            else {"text": "Preview only: nothing saved yet.", "refused": False}
+        )
+        return await _messages_page(
+            request, pages, session, services, settings, notice, status_code=422 if too_long else 200
+        )
+    await services.texts.save(restaurant_id=session.restaurant.id, changes=changes)
+    settings = await services.texts.settings(restaurant_id=session.restaurant.id, restaurant_name=name)
+    return await _messages_page(
+        request, pages, session, services, settings, {"text": "Saved.", "refused": False}
+    )
+
+
+async def _messages_page(
+    request: Request,
+    pages: Pages,
+    session: StaffSession,
+    services: Services,
+    settings: list[TextSetting],
+    notice: dict[str, Any] | None,
+    *,
+    status_code: int = 200,
+) -> Response:
+    context = {
+        "restaurant": session.restaurant,
+        "slug": session.restaurant.slug,
+        "settings": settings,
+        "notice": notice,
+        "csrf_token": csrf.token(request),
+        "max_chars": MAX_TEXT_CHARS,
+        "policy": await services.texts.policy(restaurant_id=session.restaurant.id),
+        "max_hold": MAX_HOLD_MINUTES,
+        "max_almost_up": MAX_ALMOST_UP,
+    }
+    return pages.page(request, "messages.html", context, status_code=status_code)

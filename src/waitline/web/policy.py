@@ -49,6 +49,10 @@ ROUTES: dict[tuple[str, str], Action] = {
     ("GET", "/{slug}/board"): Action.PUBLIC,
     ("GET", "/{slug}/board/live"): Action.PUBLIC,
     ("GET", "/{slug}/qr.svg"): Action.PUBLIC,
+    ("POST", "/{slug}/e/{entry_id}/confirm"): Action.PUBLIC,
+    # Twilio's webhooks: each request is checked against its X-Twilio-Signature instead (web/webhooks.py)
+    ("POST", "/webhooks/twilio/sms"): Action.PUBLIC,
+    ("POST", "/webhooks/twilio/status"): Action.PUBLIC,
     # the staff API
     ("POST", f"{_API}/queue/call-next"): Action.RUN_QUEUE,
     ("GET", f"{_API}/queue"): Action.RUN_QUEUE,
@@ -69,6 +73,10 @@ ROUTES: dict[tuple[str, str], Action] = {
     ("POST", f"{_STAFF}/pause"): Action.RUN_QUEUE,
     ("POST", f"{_STAFF}/resume"): Action.RUN_QUEUE,
     ("GET", f"{_STAFF}/poster"): Action.RUN_QUEUE,
+    ("POST", f"{_STAFF}/entries/{{entry_id}}/resend"): Action.RUN_QUEUE,
+    ("GET", f"{_STAFF}/messages"): Action.EDIT_LOCATION,
+    ("POST", f"{_STAFF}/messages"): Action.EDIT_LOCATION,
+    ("POST", f"{_STAFF}/messages/policy"): Action.EDIT_LOCATION,
     # the admin pages
     ("GET", f"{_ADMIN}/login"): Action.SIGN_IN,
     ("POST", f"{_ADMIN}/login"): Action.SIGN_IN,

@@ -86,6 +86,9 @@
       const active = ticket.dataset.active === "true";
       const status = ticket.dataset.status;
       document.querySelectorAll("[data-if-active]").forEach((element) => { element.hidden = !active; });
+      // The 'On my way' button (issue 9): offered while called and not yet confirmed.
+      const waitingForYou = status === "called" && ticket.dataset.confirmed !== "true";
+      document.querySelectorAll("[data-if-called]").forEach((element) => { element.hidden = !waitingForYou; });
       const key = placeKey(region.dataset.placeOf);
       if (active) {
         storage("set", key, { entry: ticket.dataset.entry, token: ticket.dataset.token, url: window.location.pathname });
@@ -233,7 +236,26 @@
     }
   }
 
+  // The dashboard's hold countdowns (issue 9): each called party's time left, every second; the server
+  // renders the same text, so without JavaScript it is right as of the last update.
+  function holdCountdowns() {
+    document.querySelectorAll("[data-hold-deadline]").forEach((element) => {
+      const left = Math.round((Number(element.dataset.holdDeadline) - Date.now()) / 1000);
+      if (left > 0) {
+        const minutes = Math.floor(left / 60);
+        const seconds = String(left % 60).padStart(2, "0");
+        element.textContent = `hold: ${minutes}:${seconds} left`;
+      } else {
+        element.textContent = element.dataset.holdOver;
+        element.classList.add("party-hold-over");
+      }
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
+    if (document.querySelector("[data-hold-deadline]") || document.getElementById("dashboard-live")) {
+      window.setInterval(holdCountdowns, 1000);
+    }
     document.querySelectorAll("[data-live]").forEach(live);
     document.querySelectorAll("[data-place-of]").forEach(statusPage);
     document.querySelectorAll("form[data-join]").forEach(joinPage);

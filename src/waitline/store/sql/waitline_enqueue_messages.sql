@@ -1,0 +1,78 @@
+-- The outbox is written by the event that causes its messages, in the same statement and transaction: an
+-- AFTER INSERT trigger on queue_event, so every way an event is appended (waitline_join,
+-- waitline_call_next, waitline_append_event) enqueues without a round trip of its own, and a rolled-back
+-- change leaves no message behind. The SQLite twin is the trigger outbox_enqueue of migration 0006.
+--
+-- joined -> joined; called -> table_ready, and a reminder due at half the hold window; no_show, left and
+-- cancelled -> the same. A party that moves up to position N (restaurant.notify_almost_up) because a party
+-- ahead of it left the waiting list gets almost_up, once (the unique index outbox_almost_up_once). The
+-- position the guest was at when the event happened is kept with joined and almost_up (the text says it,
+-- whenever it is sent). Opted-out numbers get nothing.
+CREATE OR REPLACE FUNCTION waitline_enqueue_messages() RETURNS trigger
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    v_notify boolean;
+    v_position integer;
+    v_hold integer;
+    v_kind text;
+BEGIN
+    SELECT r.notify, r.notify_almost_up, r.hold_minutes INTO v_notify, v_position, v_hold
+    FROM restaurant r WHERE r.id = NEW.restaurant_id;
+    IF NOT v_notify OR NEW.entry_id IS NULL THEN
+        RETURN NULL;
+    END IF;
+    v_kind := CASE NEW.type
+        WHEN 'joined' THEN 'joined'
+        WHEN 'called' THEN 'table_ready'
+        WHEN 'no_show' THEN 'no_show'
+        WHEN 'left' THEN 'left'
+        WHEN 'cancelled' THEN 'cancelled'
+    END;
+    IF v_kind IS NULL THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO outbox (restaurant_id, entry_id, event_seq, kind, channel, recipient, position)
+    SELECT NEW.restaurant_id, e.id, NEW.seq, v_kind, 'sms', e.mobile,
+           CASE WHEN v_kind = 'joined' THEN (
+               SELECT count(*) FROM queue_entry w
+               WHERE w.restaurant_id = NEW.restaurant_id AND w.status = 'waiting'
+                 AND w.token_number <= e.token_number
+           ) END
+    FROM queue_entry e
+    WHERE e.id = NEW.entry_id
+      AND NOT EXISTS (
+          SELECT 1 FROM sms_opt_out o WHERE o.restaurant_id = NEW.restaurant_id AND o.mobile = e.mobile
+      );
+    -- A call also schedules the reminder at half the hold window (the worker drops it if the guest has
+    -- confirmed or moved on by then).
+    IF NEW.type = 'called' THEN
+        INSERT INTO outbox (restaurant_id, entry_id, event_seq, kind, channel, recipient, due_at)
+        SELECT NEW.restaurant_id, e.id, NEW.seq, 'reminder', 'sms', e.mobile,
+               now() + v_hold * interval '30 seconds'
+        FROM queue_entry e
+        WHERE e.id = NEW.entry_id AND v_hold > 0
+          AND NOT EXISTS (
+              SELECT 1 FROM sms_opt_out o WHERE o.restaurant_id = NEW.restaurant_id AND o.mobile = e.mobile
+          );
+    END IF;
+    -- A party left the waiting list from ahead of others (a call, or leaving before being called).
+    IF NEW.type IN ('called', 'left', 'cancelled') AND v_position > 0 AND (
+        NEW.type = 'called' OR (SELECT e.called_at FROM queue_entry e WHERE e.id = NEW.entry_id) IS NULL
+    ) THEN
+        INSERT INTO outbox (restaurant_id, entry_id, event_seq, kind, channel, recipient, position)
+        SELECT NEW.restaurant_id, w.id, NEW.seq, 'almost_up', 'sms', w.mobile, v_position
+        FROM (
+            SELECT e.id, e.mobile, e.token_number FROM queue_entry e
+            WHERE e.restaurant_id = NEW.restaurant_id AND e.status = 'waiting'
+            ORDER BY e.token_number
+            LIMIT 1 OFFSET v_position - 1
+        ) w
+        WHERE w.token_number > NEW.token_number
+          AND NOT EXISTS (
+              SELECT 1 FROM sms_opt_out o WHERE o.restaurant_id = NEW.restaurant_id AND o.mobile = w.mobile
+          )
+        ON CONFLICT (entry_id) WHERE kind = 'almost_up' DO NOTHING;
+    END IF;
+    RETURN NULL;
+END;
+$$;
