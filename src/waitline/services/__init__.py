@@ -12,6 +12,8 @@ from collections.abc import Callable
 
 from waitline.ratelimit import JoinLimits
 from waitline.services.accounts import Accounts
+from waitline.services.analytics import Analytics
+from waitline.services.estimates import Estimates
 from waitline.services.eventlog import EventLog
 from waitline.services.outcomes import Observer, Unobserved
 from waitline.services.queue import Queue
@@ -33,8 +35,12 @@ class Services:
         self._database = database
         self.restaurants = Restaurants(database=database)
         self.accounts = Accounts(database=database)
-        self.queue = Queue(database=database, limits=limits, observer=observer or Unobserved())
-        self.views = Views(database=database)
+        self.estimates = Estimates(database=database, observer=observer)
+        self.queue = Queue(
+            database=database, limits=limits, observer=observer or Unobserved(), estimates=self.estimates
+        )
+        self.views = Views(database=database, estimates=self.estimates)
+        self.analytics = Analytics(database=database, estimates=self.estimates)
         self.events = EventLog(database=database)
         self.clock: Callable[[], float] = limits.clock
 

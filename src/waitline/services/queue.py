@@ -31,6 +31,7 @@ from waitline.domain import (
     WaitlineError,
 )
 from waitline.ratelimit import Decision, JoinLimits, LimitCheck, RateLimited, most_restrictive
+from waitline.services.estimates import Estimates
 from waitline.services.outcomes import Observer, Outcome, failure
 from waitline.store import calls, entries, events, joins, limits, restaurants
 from waitline.store.constraints import DuplicateIdempotencyKey
@@ -46,10 +47,18 @@ class Joined:
 
 
 class Queue:
-    def __init__(self, *, database: Database, limits: JoinLimits, observer: Observer) -> None:
+    def __init__(
+        self,
+        *,
+        database: Database,
+        limits: JoinLimits,
+        observer: Observer,
+        estimates: Estimates | None = None,
+    ) -> None:
         self._database = database
         self._limits = limits
         self._observer = observer
+        self._estimates = estimates or Estimates(database=database)
 
     # --- guests -------------------------------------------------------------------------------------------
 
@@ -76,6 +85,9 @@ class Queue:
                 idempotency_key=idempotency_key,
                 client_ip=client_ip,
             )
+            if joined.created:
+                # The range this party is quoted now, kept for the analytics and later calibrations.
+                await self._estimates.record_quote(entry=joined.entry)
         except WaitlineError as error:
             self._observer.observe(Outcome("join", failure(error), fields={"slug": slug}))
             raise

@@ -23,7 +23,18 @@ from waitline.services.outcomes import Observers
 from waitline.store.engine import open_database
 from waitline.store.redis_limiter import RedisLimiter
 from waitline.store.signals import SignalConnection
-from waitline.web import api_docs, api_events, api_public, api_staff, live, pages_guest, pages_staff, problems
+from waitline.web import (
+    api_analytics,
+    api_docs,
+    api_events,
+    api_public,
+    api_staff,
+    live,
+    pages_analytics,
+    pages_guest,
+    pages_staff,
+    problems,
+)
 from waitline.web.allowed_hosts import AllowedHostsMiddleware, configured_hosts
 from waitline.web.body_limit import BodyLimitMiddleware
 from waitline.web.draining import Drain, draining_on_shutdown
@@ -127,6 +138,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
     app.include_router(api_public.router)
     app.include_router(api_staff.router)
     app.include_router(api_events.router)
+    app.include_router(api_analytics.router)
     app.mount("/static", StaticAssets(), name="static")
     app.include_router(api_docs.router)
 
@@ -151,6 +163,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     # Last: the guest pages live at /{slug}, below every fixed path.
+    app.include_router(pages_analytics.router)
     app.include_router(pages_staff.router)
     app.include_router(pages_guest.router)
     return app
