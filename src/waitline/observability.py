@@ -147,6 +147,14 @@ class Metrics:
             registry=registry,
             multiprocess_mode="livemax",
         )
+        self.quote_coverage = Gauge(
+            "waitline_wait_quote_coverage",
+            "Share of seated parties whose wait fell inside the range quoted at joining, over the calibrated "
+            "estimate's history (8 weeks), by location; the target is 0.8",
+            ["restaurant_id"],
+            registry=registry,
+            multiprocess_mode="mostrecent",
+        )
 
 
 # The ``queue.*`` log event of each use case's action.
@@ -174,6 +182,8 @@ class OutcomeRecorder:
             self._metrics.call_next.labels(outcome.result).inc()
         elif outcome.action in _TRANSITIONS:
             self._metrics.transitions.labels(outcome.action, outcome.result).inc()
+        elif outcome.action == "calibrate" and isinstance(coverage := outcome.fields.get("coverage"), float):
+            self._metrics.quote_coverage.labels(str(outcome.restaurant_id)).set(coverage)
         for event in outcome.events:
             self._metrics.events.labels(event.type.value).inc()
         fields: dict[str, Any] = {"outcome": outcome.result, **outcome.fields}
