@@ -204,7 +204,7 @@ async def test_the_csv_exports_hold_the_ranges_entries_masked_and_its_events(
                 text(
                     "SELECT seq, hash FROM queue_event WHERE restaurant_id = :r"
                     " AND at >= :start AND at < :end"
-                    " ORDER BY seq"
+                    " ORDER BY at, seq"
                 ),
                 {
                     "r": str(restaurant.restaurant.id),

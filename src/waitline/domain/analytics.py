@@ -25,8 +25,8 @@ HOURS_IN_WEEK = 168
 COVERAGE = 0.8
 # A group of history is trusted once it holds this many seated parties.
 MIN_SAMPLES = 100
-# The tails tried when learning, from none to twice the nominal one.
-TAIL_STEPS = 20
+# Steps of the search for the tails that hold COVERAGE once ranges are rounded (precision 0.2 / 2^7).
+BISECTIONS = 7
 COUNTED_EVENTS = ("joined", "called", "seated", "no_show", "cancelled", "left")
 
 
@@ -270,11 +270,9 @@ class Calibration:
             for key in _keys(sample.hour_of_week, size_band(sample.party_size)):
                 ratios[key].append(ratio)
         trusted = {key: sorted(values) for key, values in ratios.items() if len(values) >= MIN_SAMPLES}
-        best: Calibration | None = None
-        best_miss = math.inf
-        for step in range(TAIL_STEPS + 1):
-            tail = (1 - coverage) / 2 * step / TAIL_STEPS * 2  # from 0 to twice the nominal tail
-            candidate = cls(
+
+        def with_tail(tail: float) -> Calibration:
+            return cls(
                 quantiles={
                     key: (percentile(values, tail) or 0.0, percentile(values, 1 - tail) or 0.0)
                     for key, values in trusted.items()
@@ -282,12 +280,22 @@ class Calibration:
                 quoted=quoted,
                 coverage=hits / quoted if quoted else None,
             )
+
+        # In-sample coverage falls as the tails grow: bisect between none and twice the nominal tail.
+        low, high = 0.0, 1 - coverage
+        best, best_miss = with_tail((1 - coverage) / 2), math.inf
+        for _ in range(BISECTIONS):
+            tail = (low + high) / 2
+            candidate = with_tail(tail)
             achieved = candidate.in_sample(every)
             if achieved is None:
                 return candidate
             if abs(achieved - coverage) < best_miss:
                 best, best_miss = candidate, abs(achieved - coverage)
-        assert best is not None
+            if achieved > coverage:
+                low = tail
+            else:
+                high = tail
         return best
 
     def in_sample(self, samples: Sequence[Sample]) -> float | None:

@@ -97,13 +97,13 @@ class Analytics:
     def events(
         self, *, restaurant_id: uuid.UUID, first: date, last: date, zone: tzinfo
     ) -> AsyncIterator[Mapping[str, Any]]:
-        """The log's events of the range, in seq order."""
-        return self._pages(analytics.event_page, "seq", restaurant_id, first, last, zone)
+        """The log's events of the range, in the order they happened (then seq)."""
+        return self._pages(analytics.event_page, ("at", "seq"), restaurant_id, first, last, zone)
 
     async def _pages(
         self,
         read: Callable[..., Awaitable[list[dict[str, Any]]]],
-        cursor: str,
+        cursor: str | tuple[str, str],
         restaurant_id: uuid.UUID,
         first: date,
         last: date,
@@ -111,7 +111,7 @@ class Analytics:
     ) -> AsyncIterator[Mapping[str, Any]]:
         """Every row ``read`` gives for the range, a page at a time, each page read in its own snapshot."""
         start, end = day_bounds(first, last, zone)
-        after: int | None = None
+        after: Any = None
         while True:
             async with self._database.snapshot() as connection:
                 rows = await read(
@@ -126,4 +126,5 @@ class Analytics:
                 yield row
             if len(rows) < EXPORT_PAGE:
                 return
-            after = int(rows[-1][cursor])
+            last_row = rows[-1]
+            after = last_row[cursor] if isinstance(cursor, str) else tuple(last_row[key] for key in cursor)
