@@ -139,8 +139,8 @@ async def main() -> None:
                     zone=ZONE,
                     limit=SAMPLE_LIMIT,
                 ),
-                analytics._SAMPLES,
-                {**ranged, "start": end - timedelta(weeks=8), "limit": SAMPLE_LIMIT},
+                analytics._SAMPLES_POSTGRESQL,
+                {**ranged, "start": end - timedelta(weeks=8), "limit": SAMPLE_LIMIT, "zone": "UTC"},
             )
             single = {"restaurant_id": str(main_id), "start": start, "end": end, "limit": 1000}
             reads["entries CSV page"] = (

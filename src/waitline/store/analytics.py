@@ -69,10 +69,24 @@ _WAITS_POSTGRESQL = Statement(
     """,
     "restaurant_ids",
 )
-# The seated parties that were quoted, for the calibrated range (same index, bounded).
+# The latest seated parties with their place at joining, for the calibrated range (same index, bounded).
+# PostgreSQL hands back the hour of week and the wait in minutes; SQLite the timestamps.
 _SAMPLES = Statement(
     f"""
     SELECT created_at, party_size, position_at_join, finished_at, quoted_low_minutes, quoted_high_minutes
+    FROM queue_entry
+    WHERE {_RANGE} AND status = 'seated' AND position_at_join IS NOT NULL
+    ORDER BY created_at DESC
+    LIMIT :limit
+    """,
+    "restaurant_ids",
+)
+_SAMPLES_POSTGRESQL = Statement(
+    f"""
+    SELECT ((date_part('isodow', created_at AT TIME ZONE :zone) - 1) * 24
+            + date_part('hour', created_at AT TIME ZONE :zone))::int,
+           party_size, position_at_join, date_part('epoch', finished_at - created_at) / 60,
+           quoted_low_minutes, quoted_high_minutes
     FROM queue_entry
     WHERE {_RANGE} AND status = 'seated' AND position_at_join IS NOT NULL
     ORDER BY created_at DESC
@@ -194,8 +208,14 @@ async def samples(
 ) -> list[Sample]:
     """The latest ``limit`` seated parties of ``[start, end)`` that recorded their place at joining."""
     params = {**_range(connection, [restaurant_id], start, end), "limit": limit}
-    rows = (await connection.execute(_SAMPLES.on(connection), params)).mappings().all()
-    return [Sample.from_row(row, zone) for row in rows]
+    if not is_postgresql(connection):
+        rows = (await connection.execute(_SAMPLES.on(connection), params)).mappings().all()
+        return [Sample.from_row(row, zone) for row in rows]
+    result = await connection.execute(_SAMPLES_POSTGRESQL.on(connection), {**params, "zone": str(zone)})
+    return [
+        Sample(hour, size, position, wait, None if low is None or high is None else (low, high))
+        for hour, size, position, wait, low, high in result.tuples()
+    ]
 
 
 async def record_quote(
