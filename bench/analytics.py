@@ -160,7 +160,7 @@ async def main() -> None:
             for name, (read, statement, params) in reads.items():
                 median = await _timed(read)
                 plan = [row[0] for row in await connection.execute(_explained(statement, connection), params)]
-                indexes = sorted(set(re.findall(r"using (\w+)", "\n".join(plan))))
+                indexes = sorted(set(re.findall(r"(?:using|Bitmap Index Scan on) (\w+)", "\n".join(plan))))
                 scans = sorted(
                     set(
                         re.findall(r"(Seq Scan|Index Only Scan|Index Scan|Bitmap Heap Scan)", "\n".join(plan))
