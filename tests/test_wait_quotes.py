@@ -12,8 +12,10 @@ from bench import history
 from bench.history import Party
 from sqlalchemy import text
 
-from tests.conftest import StaffRestaurant, join_body
+from tests.conftest import CLIENT_IP, StaffRestaurant, join_body
 from tests.test_metrics import scrape, value
+from waitline.domain import ServiceUnavailable
+from waitline.services import Services
 from waitline.store.engine import Database
 
 pytestmark = pytest.mark.anyio
@@ -70,3 +72,21 @@ async def test_with_history_a_join_is_quoted_a_calibrated_range_and_the_coverage
     samples = await scrape(client)
     coverage = value(samples, "waitline_wait_quote_coverage", restaurant_id=str(restaurant.restaurant.id))
     assert coverage == pytest.approx(held / len(quoted))
+
+
+async def test_a_quote_that_cannot_be_recorded_never_fails_the_join_that_committed(
+    services: Services, restaurant: StaffRestaurant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def unavailable(**_: object) -> None:
+        raise ServiceUnavailable()
+
+    monkeypatch.setattr(services.estimates, "record_quote", unavailable)
+    joined = await services.queue.join(
+        slug=restaurant.restaurant.slug,
+        name="Ada",
+        mobile="+14155550123",
+        party_size=2,
+        idempotency_key=None,
+        client_ip=CLIENT_IP,
+    )
+    assert joined.created and joined.entry.position == 1

@@ -85,12 +85,18 @@ class Queue:
                 idempotency_key=idempotency_key,
                 client_ip=client_ip,
             )
-            if joined.created:
-                # The range this party is quoted now, kept for the analytics and later calibrations.
-                await self._estimates.record_quote(entry=joined.entry)
         except WaitlineError as error:
             self._observer.observe(Outcome("join", failure(error), fields={"slug": slug}))
             raise
+        if joined.created:
+            # The range this party is quoted now, kept for the analytics and later calibrations. The join has
+            # committed: a quote that cannot be recorded is logged, never the join's failure.
+            try:
+                await self._estimates.record_quote(entry=joined.entry)
+            except WaitlineError as error:
+                self._observer.observe(
+                    Outcome("quote", failure(error), joined.entry.restaurant_id, joined.entry)
+                )
         entry = joined.entry
         self._observer.observe(
             Outcome(
