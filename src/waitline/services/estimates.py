@@ -83,40 +83,40 @@ class Estimates:
         restaurant_id: uuid.UUID,
         position: int,
         party_size: int,
-        call_times: Sequence[datetime],
+        call_times: Sequence[datetime] | None,
         now: datetime,
     ) -> WaitEstimate:
-        """The range for the party at ``position``: calibrated when the history allows, else by pace."""
+        """The range for the party at ``position``: calibrated when the history allows, else by pace (from
+        ``call_times``, read here when None)."""
         learnt = await self.calibration(restaurant_id=restaurant_id, now=now)
         calibrated = learnt.range_for(
             position=position, party_size=party_size, hour=hour_of_week(now, zone_of(restaurant_id))
         )
-        if calibrated is None:
-            return wait_estimate.estimate_wait(position=position, call_times=call_times, now=now)
-        return WaitEstimate(
-            low_minutes=calibrated[0], high_minutes=calibrated[1], from_history=True, calibrated=True
-        )
+        if calibrated is not None:
+            return WaitEstimate(calibrated[0], calibrated[1], from_history=True, calibrated=True)
+        if call_times is None:
+            async with self._database.snapshot() as connection:
+                call_times = await history.recent_call_times(
+                    connection=connection,
+                    restaurant_id=restaurant_id,
+                    since=now - wait_estimate.HISTORY_WINDOW,
+                    limit=wait_estimate.SAMPLE_CALLS,
+                )
+        return wait_estimate.estimate_wait(position=position, call_times=call_times, now=now)
 
     async def record_quote(self, *, entry: Entry, now: datetime | None = None) -> WaitEstimate | None:
-        """Quote a party that has just joined, and record its place and the range on its entry."""
+        """Quote a party that has just joined, and record its place and the range on its entry (one
+        statement: on PostgreSQL its own transaction, one round trip)."""
         if entry.position is None:
             return None
-        now = now or datetime.now(UTC)
-        async with self._database.snapshot() as connection:
-            calls = await history.recent_call_times(
-                connection=connection,
-                restaurant_id=entry.restaurant_id,
-                since=now - wait_estimate.HISTORY_WINDOW,
-                limit=wait_estimate.SAMPLE_CALLS,
-            )
         quote = await self.estimate(
             restaurant_id=entry.restaurant_id,
             position=entry.position,
             party_size=entry.party_size,
-            call_times=calls,
-            now=now,
+            call_times=None,
+            now=now or datetime.now(UTC),
         )
-        async with self._database.transaction() as connection:
+        async with self._database.single_statement() as connection:
             await analytics.record_quote(
                 connection=connection,
                 restaurant_id=entry.restaurant_id,
