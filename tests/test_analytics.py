@@ -235,3 +235,21 @@ async def test_analytics_need_the_locations_staff_and_a_sensible_range(
     assert too_long.status_code == 422
     garbage = await client.get(f"{restaurant.admin}/analytics?from=yesterday", headers=restaurant.headers)
     assert garbage.status_code == 422
+
+
+async def test_days_and_hours_are_the_locations_own_in_its_time_zone(
+    database: Database, services: Services, restaurant: StaffRestaurant
+) -> None:
+    """The range's bounds and the hours of the week are New York's (UTC-4 in October) on both databases:
+    PostgreSQL's AT TIME ZONE and Python's zoneinfo agree."""
+    parties = await generate_month(database, restaurant)
+    zone = ZoneInfo("America/New_York")
+    found = await services.analytics.location(
+        restaurant_id=restaurant.restaurant.id, first=FIRST, last=LAST, zone=zone
+    )
+    start = datetime(2026, 10, 1, tzinfo=zone)
+    end = datetime(2026, 10, 31, tzinfo=zone)
+    joined = [party for party in parties if start <= party.joined < end]
+    assert found.report.counts.joined == len(joined)
+    by_hour = Counter(hour_of_week(party.joined, zone) for party in joined)
+    assert {hour: stats.parties for hour, stats in found.report.waits.by_hour.items()} == by_hour
