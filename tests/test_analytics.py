@@ -253,3 +253,14 @@ async def test_days_and_hours_are_the_locations_own_in_its_time_zone(
     assert found.report.counts.joined == len(joined)
     by_hour = Counter(hour_of_week(party.joined, zone) for party in joined)
     assert {hour: stats.parties for hour, stats in found.report.waits.by_hour.items()} == by_hour
+
+
+async def test_a_page_asked_for_a_backwards_range_says_so_and_exports_nothing(
+    staff_client: httpx.AsyncClient,
+) -> None:
+    backwards = "from=2026-10-30&to=2026-10-01"
+    for path in ("", "/overview", "/entries.csv", "/events.csv"):
+        answer = await staff_client.get(f"/staff/luigis/analytics{path}?{backwards}")
+        # Pages answer what they cannot read as "not found" (web/rendering.py); the API says 422.
+        assert answer.status_code == 404, path
+        assert answer.headers["content-type"].startswith("text/html")
