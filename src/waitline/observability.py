@@ -155,6 +155,13 @@ class Metrics:
             registry=registry,
             multiprocess_mode="mostrecent",
         )
+        self.quotes = Counter(
+            "waitline_wait_quotes_total",
+            "Joins' quotes written by the background task, by outcome: recorded, dropped (queue full), "
+            "unavailable, failed; a quote that fails never fails its join",
+            ["outcome"],
+            registry=registry,
+        )
 
 
 # The ``queue.*`` log event of each use case's action.
@@ -182,6 +189,9 @@ class OutcomeRecorder:
             self._metrics.call_next.labels(outcome.result).inc()
         elif outcome.action in _TRANSITIONS:
             self._metrics.transitions.labels(outcome.action, outcome.result).inc()
+        elif outcome.action == "quote":
+            quotes = outcome.fields.get("quotes", 1)
+            self._metrics.quotes.labels(outcome.result).inc(quotes if isinstance(quotes, int) else 1)
         elif outcome.action == "calibrate" and isinstance(coverage := outcome.fields.get("coverage"), float):
             self._metrics.quote_coverage.labels(str(outcome.restaurant_id)).set(coverage)
         for event in outcome.events:

@@ -89,14 +89,9 @@ class Queue:
             self._observer.observe(Outcome("join", failure(error), fields={"slug": slug}))
             raise
         if joined.created:
-            # The range this party is quoted now, kept for the analytics and later calibrations. The join has
-            # committed: a quote that cannot be recorded is logged, never the join's failure.
-            try:
-                await self._estimates.record_quote(entry=joined.entry)
-            except WaitlineError as error:
-                self._observer.observe(
-                    Outcome("quote", failure(error), joined.entry.restaurant_id, joined.entry)
-                )
+            # The range this party is quoted, kept for the analytics and later calibrations: queued here (no
+            # I/O), quoted and written in batches by the background task, so the join never waits for it.
+            self._estimates.enqueue(entry=joined.entry)
         entry = joined.entry
         self._observer.observe(
             Outcome(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
 
@@ -220,22 +221,31 @@ async def samples(
     ]
 
 
-async def record_quote(
-    *,
-    connection: AsyncConnection,
-    restaurant_id: uuid.UUID,
-    entry_id: uuid.UUID,
-    position: int,
-    low: int,
-    high: int,
-) -> None:
-    params = {
-        "restaurant_id": str(restaurant_id),
-        "entry_id": str(entry_id),
-        "position": position,
-        "low": low,
-        "high": high,
-    }
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """A join's place and the range it was quoted, to be recorded on its entry."""
+
+    restaurant_id: uuid.UUID
+    entry_id: uuid.UUID
+    position: int
+    low: int
+    high: int
+
+
+async def record_quotes(*, connection: AsyncConnection, quotes: Sequence[Quote]) -> None:
+    """Record a batch of quotes (one executemany, in the caller's transaction)."""
+    if not quotes:
+        return
+    params = [
+        {
+            "restaurant_id": str(quote.restaurant_id),
+            "entry_id": str(quote.entry_id),
+            "position": quote.position,
+            "low": quote.low,
+            "high": quote.high,
+        }
+        for quote in quotes
+    ]
     await connection.execute(_RECORD_QUOTE.on(connection), params)
 
 

@@ -81,6 +81,8 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
         stoppable = [asyncio.create_task(hub.follow(lambda ids: services.events.heads(restaurant_ids=ids)))]
         if signal_connection is not None:
             stoppable.append(asyncio.create_task(signal_connection.run()))
+        # Quotes recorded and calibrations learnt off the request path; what is queued is written at stop.
+        stoppable.append(asyncio.create_task(services.estimates.run()))
         tasks = [asyncio.create_task(_sweep_rate_limits(services, clock))]
         try:
             with (
@@ -95,6 +97,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
             hub.close()
             if signal_connection is not None:
                 signal_connection.stop()
+            services.estimates.stop()
             await asyncio.wait(stoppable, timeout=STOP_SECONDS)
             for task in [*stoppable, *tasks]:
                 task.cancel()
