@@ -20,7 +20,7 @@ from waitline.domain import ServiceUnavailable
 from waitline.services import Services, estimates
 from waitline.services.outcomes import Outcome
 from waitline.store import analytics
-from waitline.store.engine import Database
+from waitline.store.engine import Database, open_database
 from waitline.web.app import create_app
 
 pytestmark = pytest.mark.anyio
@@ -76,19 +76,33 @@ async def test_a_new_locations_joins_record_their_place_and_the_pace_methods_quo
     assert [await quote_of(database, entry_id) for entry_id in ids] == [(1, 5, 5), (2, 10, 10), (3, 15, 15)]
 
 
+async def write_history(settings: Settings, restaurant: StaffRestaurant, parties: list[Party]) -> None:
+    """Write 7 weeks of parties in one transaction, given a minute: on a loaded machine it can take over the
+    app's 5 s transaction timeout."""
+    database = open_database(settings.model_copy(update={"transaction_timeout_seconds": 60.0}))
+    try:
+        async with database.transaction() as connection:
+            await history.write(connection, restaurant.restaurant.id, parties)
+    finally:
+        await database.dispose()
+
+
 def _quote(party: Party) -> tuple[int, int]:
     return party.position * 2, party.position * 4 + 5
 
 
 async def test_with_history_a_join_is_quoted_a_calibrated_range_and_the_coverage_is_a_metric(
-    app: FastAPI, client: httpx.AsyncClient, database: Database, restaurant: StaffRestaurant
+    settings: Settings,
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    database: Database,
+    restaurant: StaffRestaurant,
 ) -> None:
     today = datetime.now(UTC).date()
     parties = history.simulate(
         first_day=today - timedelta(days=50), days=49, parties_per_day=80, seed=5, quote=_quote
     )
-    async with database.transaction() as connection:
-        await history.write(connection, restaurant.restaurant.id, parties)
+    await write_history(settings, restaurant, parties)
     answer = await client.post(f"{restaurant.public}/queue", json=join_body(1, partySize=2))
     assert answer.status_code == 201
     entry_id = answer.json()["id"]
@@ -150,14 +164,13 @@ async def test_quotes_still_queued_when_the_app_stops_are_written_before_it_stop
 
 
 async def test_a_location_is_quoted_by_pace_until_learnt_in_the_background_then_served_what_was_learnt(
-    database: Database, restaurant: StaffRestaurant, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, database: Database, restaurant: StaffRestaurant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     now = datetime.now(UTC)
     parties = history.simulate(
         first_day=now.date() - timedelta(days=50), days=49, parties_per_day=80, seed=5, quote=_quote
     )
-    async with database.transaction() as connection:
-        await history.write(connection, restaurant.restaurant.id, parties)
+    await write_history(settings, restaurant, parties)
     recorded = Recorded()
     services = Services(database=database, observer=recorded)
     restaurant_id = restaurant.restaurant.id
