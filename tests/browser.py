@@ -17,6 +17,7 @@ from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, e
 from tests.conftest import ARTIFACTS, CLIENT_IP
 from tests.web_helpers import STAFF_PASSWORD, Staff
 from waitline.config import Settings
+from waitline.domain import Role
 from waitline.services import Services
 from waitline.store.engine import open_database
 
@@ -80,8 +81,10 @@ def watching_console() -> Iterator[Console]:
     assert watcher.errors == []
 
 
-def set_up_restaurant(database_url: str, *, region: str = "GB", guests: int = 0) -> tuple[str, Staff]:
-    """A new restaurant with a staff login, and ``guests`` parties already waiting."""
+def set_up_restaurant(
+    database_url: str, *, region: str = "GB", guests: int = 0, role: Role = Role.HOST
+) -> tuple[str, Staff]:
+    """A new restaurant with a staff login (a host unless ``role`` says), and ``guests`` parties waiting."""
     slug = f"r{uuid.uuid4().hex[:8]}"
 
     async def main() -> None:
@@ -91,7 +94,7 @@ def set_up_restaurant(database_url: str, *, region: str = "GB", guests: int = 0)
         try:
             await services.restaurants.create(slug=slug, name="Chez Test", default_region=region)
             await services.accounts.create_staff(
-                slug=slug, email=f"host@{slug}.test", password=STAFF_PASSWORD
+                slug=slug, email=f"{role.value}@{slug}.test", password=STAFF_PASSWORD, role=role
             )
             for index in range(guests):
                 await services.queue.join(
@@ -108,7 +111,7 @@ def set_up_restaurant(database_url: str, *, region: str = "GB", guests: int = 0)
     # Playwright's synchronous API keeps an event loop of its own running in this thread.
     with ThreadPoolExecutor(max_workers=1) as thread:
         thread.submit(asyncio.run, main()).result()
-    return slug, Staff(slug=slug, email=f"host@{slug}.test")
+    return slug, Staff(slug=slug, email=f"{role.value}@{slug}.test")
 
 
 def fill_in_join_form(page: Page, join_url: str, *, name: str, mobile: str = "07400 123456") -> None:

@@ -69,6 +69,10 @@ STAFF_TEMPLATES = {  # staff read English (and the API docs are for developers)
     "admin_tokens.html",
     "_login_form.html",
     "invite.html",  # a new host or manager accepting an invitation
+    "_analytics_figures.html",
+    "_analytics_range.html",
+    "analytics.html",
+    "analytics_overview.html",
     "messages.html",  # the texts to guests, edited by managers (the texts themselves: issue 9's catalogs)
 }
 READ_ATTRIBUTES = {"alt", "title", "placeholder", "aria-label"}

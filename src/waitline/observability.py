@@ -163,6 +163,22 @@ class Metrics:
             registry=registry,
             multiprocess_mode="max",
         )
+        # The calibrated wait range (issue 10): how often it held, and what became of each join's quote.
+        self.quote_coverage = Gauge(
+            "waitline_wait_quote_coverage",
+            "Share of seated parties whose wait fell inside the range quoted at joining, over the calibrated "
+            "estimate's history (8 weeks), by location; the target is 0.8",
+            ["restaurant_id"],
+            registry=registry,
+            multiprocess_mode="mostrecent",
+        )
+        self.quotes = Counter(
+            "waitline_wait_quotes_total",
+            "Joins' quotes written by the background task, by outcome: recorded, dropped (queue full), "
+            "unavailable, failed; a quote that fails never fails its join",
+            ["outcome"],
+            registry=registry,
+        )
 
 
 class MessageMetrics:
@@ -203,6 +219,11 @@ class OutcomeRecorder:
             self._metrics.call_next.labels(outcome.result).inc()
         elif outcome.action in _TRANSITIONS:
             self._metrics.transitions.labels(outcome.action, outcome.result).inc()
+        elif outcome.action == "quote":
+            quotes = outcome.fields.get("quotes", 1)
+            self._metrics.quotes.labels(outcome.result).inc(quotes if isinstance(quotes, int) else 1)
+        elif outcome.action == "calibrate" and isinstance(coverage := outcome.fields.get("coverage"), float):
+            self._metrics.quote_coverage.labels(str(outcome.restaurant_id)).set(coverage)
         for event in outcome.events:
             self._metrics.events.labels(event.type.value).inc()
         fields: dict[str, Any] = {"outcome": outcome.result, **outcome.fields}

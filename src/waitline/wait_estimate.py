@@ -40,6 +40,8 @@ class WaitEstimate:
     low_minutes: int
     high_minutes: int
     from_history: bool
+    # From the location's own history of waits (waitline.services.estimates), sized to hold ~80% of parties.
+    calibrated: bool = False
 
     @property
     def text(self) -> str:
@@ -47,7 +49,8 @@ class WaitEstimate:
             return "any minute now"
         if self.low_minutes == self.high_minutes:
             return f"about {self.high_minutes} min"
-        return f"{self.low_minutes}–{self.high_minutes} min"
+        about = "about " if self.calibrated else ""
+        return f"{about}{self.low_minutes}–{self.high_minutes} min"
 
 
 def pace(call_times: Sequence[datetime], *, now: datetime) -> timedelta | None:

@@ -29,6 +29,7 @@ class Action(enum.StrEnum):
     MANAGE_STAFF = "manage-staff"  # invite, change roles, revoke
     MANAGE_TOKENS = "manage-tokens"  # create and revoke API tokens
     ORGANISATION = "organisation"  # the organisation's overview, new locations, the audit trail
+    READ_ANALYTICS = "read-analytics"  # a location's analytics pages and CSV exports
 
 
 GRANTS: dict[Action, frozenset[Role]] = {
@@ -38,6 +39,7 @@ GRANTS: dict[Action, frozenset[Role]] = {
     Action.MANAGE_STAFF: frozenset({Role.OWNER, Role.MANAGER}),
     Action.MANAGE_TOKENS: frozenset({Role.OWNER, Role.MANAGER}),
     Action.ORGANISATION: frozenset({Role.OWNER}),
+    Action.READ_ANALYTICS: frozenset({Role.OWNER, Role.MANAGER}),
 }
 OPEN_ACTIONS = frozenset({Action.PUBLIC, Action.SIGN_IN})
 

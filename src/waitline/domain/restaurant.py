@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from waitline.domain.rows import as_uuid, datetime_from_row
 
@@ -29,6 +30,11 @@ class Restaurant:
     organisation_id: uuid.UUID | None = None
     time_zone: str = "UTC"  # IANA name: hours, analytics and the times guests read
     default_language: str = "en"  # for guests whose browser asks for none of ours
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The location's time zone (its settings page accepts only names this system knows)."""
+        return ZoneInfo(self.time_zone)
 
     @classmethod
     def from_row(cls, row: Mapping[Any, Any]) -> Restaurant:

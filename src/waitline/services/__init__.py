@@ -14,6 +14,8 @@ from waitline.ratelimit import JoinLimits
 from waitline.services.access import Access
 from waitline.services.accounts import Accounts
 from waitline.services.admin import Admin
+from waitline.services.analytics import Analytics
+from waitline.services.estimates import Estimates
 from waitline.services.eventlog import EventLog
 from waitline.services.holds import Holds
 from waitline.services.notifier import MessageObserver
@@ -42,8 +44,12 @@ class Services:
         self.accounts = Accounts(database=database)
         self.access = Access(database=database)
         self.admin = Admin(database=database)
-        self.queue = Queue(database=database, limits=limits, observer=observer or Unobserved())
-        self.views = Views(database=database)
+        self.estimates = Estimates(database=database, observer=observer)
+        self.queue = Queue(
+            database=database, limits=limits, observer=observer or Unobserved(), estimates=self.estimates
+        )
+        self.views = Views(database=database, estimates=self.estimates)
+        self.analytics = Analytics(database=database, estimates=self.estimates)
         self.events = EventLog(database=database)
         self.clock: Callable[[], float] = limits.clock
         self.texts = Texts(database=database)

@@ -34,6 +34,7 @@ from waitline.domain import (
 )
 from waitline.domain.hours import is_open, next_opening, utcnow
 from waitline.ratelimit import Decision, JoinLimits, LimitCheck, RateLimited, most_restrictive
+from waitline.services.estimates import Estimates
 from waitline.services.outcomes import Observer, Outcome, failure
 from waitline.store import admin, calls, entries, events, joins, limits, restaurants
 from waitline.store.constraints import DuplicateIdempotencyKey
@@ -49,10 +50,18 @@ class Joined:
 
 
 class Queue:
-    def __init__(self, *, database: Database, limits: JoinLimits, observer: Observer) -> None:
+    def __init__(
+        self,
+        *,
+        database: Database,
+        limits: JoinLimits,
+        observer: Observer,
+        estimates: Estimates | None = None,
+    ) -> None:
         self._database = database
         self._limits = limits
         self._observer = observer
+        self._estimates = estimates or Estimates(database=database)
 
     # --- guests -------------------------------------------------------------------------------------------
 
@@ -88,6 +97,10 @@ class Queue:
         except WaitlineError as error:
             self._observer.observe(Outcome("join", failure(error), fields={"slug": slug}))
             raise
+        if joined.created:
+            # The range this party is quoted, kept for the analytics and later calibrations: queued here (no
+            # I/O), quoted and written in batches by the background task, so the join never waits for it.
+            self._estimates.enqueue(entry=joined.entry)
         entry = joined.entry
         self._observer.observe(
             Outcome(

@@ -37,6 +37,10 @@ class Restaurants:
         async with self._database.snapshot() as connection:
             return await restaurants.get_restaurant_by_slug(connection=connection, slug=slug)
 
+    async def by_id(self, *, restaurant_id: uuid.UUID) -> Restaurant:
+        async with self._database.snapshot() as connection:
+            return await restaurants.get_restaurant(connection=connection, restaurant_id=restaurant_id)
+
     async def summary(self, *, slug: str) -> QueueSummary:
         async with self._database.snapshot() as connection:
             restaurant = await restaurants.get_restaurant_by_slug(connection=connection, slug=slug)

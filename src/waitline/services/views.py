@@ -26,6 +26,7 @@ from waitline.domain import (
     overtaking,
 )
 from waitline.domain.message import MessageRecord
+from waitline.services.estimates import TYPICAL_PARTY, Estimates
 from waitline.store import entries, events, history, holds, outbox, restaurants
 from waitline.store.engine import Database
 from waitline.wait_estimate import WaitEstimate
@@ -96,8 +97,9 @@ async def _call_times(
 
 
 class Views:
-    def __init__(self, *, database: Database) -> None:
+    def __init__(self, *, database: Database, estimates: Estimates | None = None) -> None:
         self._database = database
+        self._estimates = estimates or Estimates(database=database)
 
     async def join_view(self, *, slug: str, now: datetime | None = None) -> JoinView:
         now = now or _utcnow()
@@ -105,7 +107,13 @@ class Views:
             restaurant = await restaurants.get_restaurant_by_slug(connection=connection, slug=slug)
             summary = await restaurants.queue_summary(connection=connection, restaurant=restaurant)
             calls = await _call_times(connection=connection, restaurant_id=restaurant.id, now=now)
-        estimate = wait_estimate.estimate_wait(position=summary.waiting_count + 1, call_times=calls, now=now)
+        estimate = await self._estimates.estimate(
+            restaurant_id=restaurant.id,
+            position=summary.waiting_count + 1,
+            party_size=TYPICAL_PARTY,
+            call_times=calls,
+            now=now,
+        )
         return JoinView(summary=summary, estimate=estimate)
 
     async def guest_view(self, *, slug: str, entry_id: uuid.UUID, now: datetime | None = None) -> GuestView:
@@ -126,7 +134,13 @@ class Views:
             )
             said = await holds.replies(connection=connection, entry_ids=[entry.id])
         estimate = (
-            wait_estimate.estimate_wait(position=entry.position, call_times=calls, now=now)
+            await self._estimates.estimate(
+                restaurant_id=restaurant.id,
+                position=entry.position,
+                party_size=entry.party_size,
+                call_times=calls,
+                now=now,
+            )
             if entry.position
             else None
         )

@@ -25,12 +25,14 @@ from waitline.store.engine import open_database
 from waitline.store.redis_limiter import RedisLimiter
 from waitline.store.signals import SignalConnection
 from waitline.web import (
+    api_analytics,
     api_docs,
     api_events,
     api_public,
     api_staff,
     live,
     pages_admin,
+    pages_analytics,
     pages_guest,
     pages_staff,
     policy,
@@ -95,6 +97,8 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
         stoppable = [asyncio.create_task(hub.follow(lambda ids: services.events.heads(restaurant_ids=ids)))]
         if signal_connection is not None:
             stoppable.append(asyncio.create_task(signal_connection.run()))
+        # Quotes recorded and calibrations learnt off the request path; what is queued is written at stop.
+        stoppable.append(asyncio.create_task(services.estimates.run()))
         tasks = [asyncio.create_task(_sweep_rate_limits(services, clock))]
         if settings.notify_in_process and settings.twilio_configured:
             stoppable.append(asyncio.create_task(notifier.run(stop_notifier)))
@@ -115,6 +119,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
             stop_notifier.set()
             if signal_connection is not None:
                 signal_connection.stop()
+            services.estimates.stop()
             await asyncio.wait(stoppable, timeout=STOP_SECONDS)
             for task in [*stoppable, *tasks]:
                 task.cancel()
@@ -161,6 +166,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
     app.include_router(api_public.router)
     app.include_router(api_staff.router)
     app.include_router(api_events.router)
+    app.include_router(api_analytics.router)
     app.mount("/static", StaticAssets(), name="static")
     app.include_router(api_docs.router)
     app.include_router(webhooks.router)
@@ -186,6 +192,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     # Last: the guest pages live at /{slug}, below every fixed path.
+    app.include_router(pages_analytics.router)
     app.include_router(pages_staff.router)
     app.include_router(pages_admin.router)
     app.include_router(pages_guest.router)

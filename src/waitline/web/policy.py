@@ -62,6 +62,7 @@ ROUTES: dict[tuple[str, str], Action] = {
     ("POST", f"{_API}/queue/pause"): Action.RUN_QUEUE,
     ("POST", f"{_API}/queue/resume"): Action.RUN_QUEUE,
     ("GET", f"{_API}/events"): Action.READ_EVENTS,
+    ("GET", f"{_API}/analytics"): Action.READ_EVENTS,  # what the event log already tells its readers
     # the staff pages
     ("GET", f"{_STAFF}/login"): Action.SIGN_IN,
     ("POST", f"{_STAFF}/login"): Action.SIGN_IN,
@@ -77,6 +78,10 @@ ROUTES: dict[tuple[str, str], Action] = {
     ("GET", f"{_STAFF}/messages"): Action.EDIT_LOCATION,
     ("POST", f"{_STAFF}/messages"): Action.EDIT_LOCATION,
     ("POST", f"{_STAFF}/messages/policy"): Action.EDIT_LOCATION,
+    ("GET", f"{_STAFF}/analytics"): Action.READ_ANALYTICS,
+    ("GET", f"{_STAFF}/analytics/overview"): Action.READ_ANALYTICS,
+    ("GET", f"{_STAFF}/analytics/entries.csv"): Action.READ_ANALYTICS,
+    ("GET", f"{_STAFF}/analytics/events.csv"): Action.READ_ANALYTICS,
     # the admin pages
     ("GET", f"{_ADMIN}/login"): Action.SIGN_IN,
     ("POST", f"{_ADMIN}/login"): Action.SIGN_IN,

@@ -39,15 +39,18 @@ def place(position: int, language: str) -> str:
 
 
 def wait(estimate: WaitEstimate, language: str) -> str:
-    """ "any minute now", "about 5 min", "10-16 min" (with an en dash)."""
+    """ "any minute now", "about 5 min", "10-16 min" (with an en dash), "about 25-35 min" when calibrated."""
     low, high = estimate.low_minutes, estimate.high_minutes
     if high <= 2:
         return translate(language, "any minute now")
     if low == high:
         return translate_plural(language, "about %(num)s min", "about %(num)s min", high)
-    return translate_plural(
-        language, "%(low)s–%(num)s min", "%(low)s–%(num)s min", high, low=number(low, language)
-    )
+    low_text = number(low, language)
+    if estimate.calibrated:  # learnt from the location's own history
+        return translate_plural(
+            language, "about %(low)s–%(num)s min", "about %(low)s–%(num)s min", high, low=low_text
+        )
+    return translate_plural(language, "%(low)s–%(num)s min", "%(low)s–%(num)s min", high, low=low_text)
 
 
 def _listed(items: Sequence[str], language: str) -> str:
