@@ -531,7 +531,7 @@ instances of one worker each. Idempotency keys on every join; rate limits ON (pe
 `100000000/minute`, per mobile number `3/hour`, both counted inside the join's statement); JSON request and \
 queue logs ON (to a file); Prometheus metrics ON. A pool of 20 connections kept open \
 (`WAITLINE_POOL_SIZE=20`, `WAITLINE_POOL_MAX_OVERFLOW=0`), as the bare app's; scenario 1 also measures the \
-default pool (10 + 10 overflow). The load generator plays the load balancer: it is the trusted proxy \
+default pool (no WAITLINE_POOL_* set). The load generator plays the load balancer: it is the trusted proxy \
 (`WAITLINE_TRUSTED_PROXIES=127.0.0.1/32`) and each guest's own address travels in `X-Forwarded-For` \
 (198.18.0.0/15). Every join has its own mobile number and idempotency key: no limit refuses the bench, \
 yet both are counted on every join.
