@@ -548,12 +548,14 @@ pgbench's per transaction (from its per-transaction log).
 """
 
 
-def render(results: dict[str, Any]) -> str:
+def render(results: dict[str, Any], summary: str = "") -> str:
     env = results["environment"]
     scenarios = results["scenarios"]
     parts: list[str] = []
     add = parts.append
     add("# waitline bench report\n")
+    if summary:
+        add(summary)
     add(
         _HEADER.format(
             elapsed=results.get("elapsed_seconds", "?"), load=" ".join(env["load_average_at_start"]), **env
@@ -792,7 +794,8 @@ def _rush_section(summary: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write(results: dict[str, Any], out: Path) -> None:
+def write(results: dict[str, Any], out: Path, summary: str = "") -> None:
+    """``summary``: what opens report.md (bench/summary.py, which bench/run also prints)."""
     out.mkdir(parents=True, exist_ok=True)
     results["ratios"] = ratio_rows(results)
     results["targets"] = targets(results)
@@ -800,4 +803,4 @@ def write(results: dict[str, Any], out: Path) -> None:
     plot_latency(results, out / "latency_vs_concurrency.png")
     plot_call_next(results, out / "call_next.png")
     plot_rush(results, out / "rush_timeline.png")
-    (out / "report.md").write_text(render(results))
+    (out / "report.md").write_text(render(results, summary))
