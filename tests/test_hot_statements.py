@@ -43,15 +43,9 @@ def fetchrows(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
     original = asyncpg.Connection.fetchrow
 
     async def counting(self: asyncpg.Connection, query: str, *args: Any, **kwargs: Any) -> Any:
-        seen[
-            "waitline_join"
-            if "waitline_join(" in query
-            else "waitline_call_next"
-            if "waitline_call_next(" in query
-            else "status"
-            if "JOIN restaurant r" in query
-            else "other"
-        ] += 1
+        kinds = {"waitline_join(": "waitline_join", "waitline_call_next(": "waitline_call_next"}
+        kinds |= {"JOIN restaurant r": "status", "FROM api_token": "token"}
+        seen[next((kind for marker, kind in kinds.items() if marker in query), "other")] += 1
         return await original(self, query, *args, **kwargs)
 
     monkeypatch.setattr(asyncpg.Connection, "fetchrow", counting)
@@ -76,6 +70,7 @@ async def test_join_status_and_call_next_go_to_asyncpg_itself(
     assert fetchrows["waitline_join"] == 3
     assert fetchrows["waitline_call_next"] == 1
     assert fetchrows["status"] == 3
+    assert fetchrows["token"] == 1  # the staff token's check before call-next
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)

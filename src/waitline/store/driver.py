@@ -1,4 +1,5 @@
-"""The hot statements (the join, call-next, a guest's status) on PostgreSQL straight through asyncpg.
+"""The hot statements (the join, call-next and its staff token, a guest's status) on PostgreSQL straight
+through asyncpg.
 
 SQLAlchemy Core costs more CPU per statement than the rest of a join's Python (compiling the parameters,
 its cursor adapter, result processing). On a direct connection in autocommit (``Database.single_statement``
