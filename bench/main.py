@@ -20,7 +20,7 @@ from typing import Any
 
 from tests.postgres import PostgresServer, execute, throwaway_server
 
-from bench import cost, loadgen, profile, report, seed
+from bench import cost, loadgen, profile, report, seed, summary
 from bench.pgsettings import SETTINGS
 from bench.processes import ROOT
 from bench.runner import (
@@ -144,7 +144,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(execute(pg.admin_url, "CHECKPOINT"))
             scenario(ctx)
     results["elapsed_seconds"] = round(time.monotonic() - progress.started, 1)
-    report.write(results, out)
+    report.write(results, out, summary.markdown(results))
+    print("\n".join(summary.lines(results)), flush=True)
     progress(f"report: {out / 'report.md'}")
     valid = all(v["valid"] for v in results["checker"].values())
     progress("checker: every history VALID" if valid else "checker: ANOMALIES FOUND (see the report)")

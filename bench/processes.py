@@ -24,8 +24,7 @@ READY_TIMEOUT_SECONDS = 60.0
 # guest's own address travels in X-Forwarded-For. The per-address limit is set out of reach so that it
 # never refuses the bench, but it is counted on every join, and so is the per-mobile limit (3/hour, the
 # default; every join has its own number). The pool holds 20 connections and keeps them, as the bare app's
-# does: the default (10, plus 10 "overflow" connections opened and closed again around each request beyond
-# the tenth) churns connections under a steady load; the joins scenario measures that default too.
+# does; the joins scenario also measures waitline's default pool (no WAITLINE_POOL_* at all).
 WAITLINE_ENV = {
     "WAITLINE_POOL_SIZE": "20",
     "WAITLINE_POOL_MAX_OVERFLOW": "0",
@@ -134,7 +133,9 @@ def _listen(port: int) -> list[str]:
 def waitline_server(
     name: str, database_url: str, log: Path, *, workers: int, port: int | None = None, **env: str
 ) -> Server:
+    """``env`` adds to WAITLINE_ENV; a variable given as "" is left unset (waitline's own default)."""
     environment = {**os.environ, **WAITLINE_ENV, "WAITLINE_DATABASE_URL": database_url, **env}
+    environment = {name: value for name, value in environment.items() if value != ""}
     port = port or free_port()
     command = [sys.executable, "-m", "waitline", "serve", *_listen(port), "--workers", str(workers)]
     return Server(name=name, command=command, env=environment, log=log, port=port)

@@ -531,7 +531,7 @@ instances of one worker each. Idempotency keys on every join; rate limits ON (pe
 `100000000/minute`, per mobile number `3/hour`, both counted inside the join's statement); JSON request and \
 queue logs ON (to a file); Prometheus metrics ON. A pool of 20 connections kept open \
 (`WAITLINE_POOL_SIZE=20`, `WAITLINE_POOL_MAX_OVERFLOW=0`), as the bare app's; scenario 1 also measures the \
-default pool (10 + 10 overflow). The load generator plays the load balancer: it is the trusted proxy \
+default pool (no WAITLINE_POOL_* set). The load generator plays the load balancer: it is the trusted proxy \
 (`WAITLINE_TRUSTED_PROXIES=127.0.0.1/32`) and each guest's own address travels in `X-Forwarded-For` \
 (198.18.0.0/15). Every join has its own mobile number and idempotency key: no limit refuses the bench, \
 yet both are counted on every join.
@@ -548,12 +548,14 @@ pgbench's per transaction (from its per-transaction log).
 """
 
 
-def render(results: dict[str, Any]) -> str:
+def render(results: dict[str, Any], summary: str = "") -> str:
     env = results["environment"]
     scenarios = results["scenarios"]
     parts: list[str] = []
     add = parts.append
     add("# waitline bench report\n")
+    if summary:
+        add(summary)
     add(
         _HEADER.format(
             elapsed=results.get("elapsed_seconds", "?"), load=" ".join(env["load_average_at_start"]), **env
@@ -792,7 +794,8 @@ def _rush_section(summary: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write(results: dict[str, Any], out: Path) -> None:
+def write(results: dict[str, Any], out: Path, summary: str = "") -> None:
+    """``summary``: what opens report.md (bench/summary.py, which bench/run also prints)."""
     out.mkdir(parents=True, exist_ok=True)
     results["ratios"] = ratio_rows(results)
     results["targets"] = targets(results)
@@ -800,4 +803,4 @@ def write(results: dict[str, Any], out: Path) -> None:
     plot_latency(results, out / "latency_vs_concurrency.png")
     plot_call_next(results, out / "call_next.png")
     plot_rush(results, out / "rush_timeline.png")
-    (out / "report.md").write_text(render(results))
+    (out / "report.md").write_text(render(results, summary))

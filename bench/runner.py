@@ -41,7 +41,7 @@ class Plan:
     # Call-next fills: enough waiting guests that no caller finds a queue empty.
     call_next_rate_ceiling: float = 4000.0
     profile_seconds: int = 6
-    # Also measure waitline's default pool (10 + 10 overflow) at this many clients (0: do not).
+    # Also measure waitline's default pool (no WAITLINE_POOL_* set) at this many clients (0: do not).
     default_pool_concurrency: int = 32
     # Scenario 6: joins through waitline at HEAD and at this commit (main before the event log), in this
     # many alternating rounds at this many clients.
@@ -375,11 +375,11 @@ def scenario_joins(ctx: Context) -> None:
 
 
 def default_poolpoint_line(ctx: Context, out: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Scenario 1 at one concurrency with waitline's default pool: 10 connections kept, 10 more opened and
-    closed around each request past the tenth."""
+    """Scenario 1 at one concurrency with waitline's default pool: no WAITLINE_POOL_* set (its share of 40
+    connections per worker, at most 20, opened at start and kept; no overflow)."""
     concurrency = ctx.plan.default_pool_concurrency
     ctx.progress(
-        f"scenario 1: joins — waitline with its default pool (10 + 10 overflow), {concurrency} clients"
+        f"scenario 1: joins — waitline with its default pool (no WAITLINE_POOL_*), {concurrency} clients"
     )
     seed_clone(ctx, "joins_default_pool")
     url = ctx.pg.url("joins_default_pool")
@@ -388,8 +388,8 @@ def default_poolpoint_line(ctx: Context, out: dict[str, dict[str, Any]]) -> dict
         url,
         ctx.work / "waitline-default-pool.log",
         workers=ctx.plan.workers,
-        WAITLINE_POOL_SIZE="10",
-        WAITLINE_POOL_MAX_OVERFLOW="10",
+        WAITLINE_POOL_SIZE="",
+        WAITLINE_POOL_MAX_OVERFLOW="",
     )
     with running(server):
         measurement, ops = closed_loop(

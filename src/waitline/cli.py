@@ -123,6 +123,8 @@ def _serve(settings: Settings, *, host: str, port: int, workers: int) -> None:
     # again: a shutdown that was asked for and completed then exits 0, not 143 (killed by SIGTERM).
     signal.signal(signal.SIGTERM, _exit_cleanly)
     configure_logging(json=settings.log_json)
+    # Each worker sizes its database pool from how many share the database (Settings.pool_connections).
+    os.environ["WAITLINE_WORKERS"] = str(workers)
     metrics_folder = None
     if workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
         # Each worker writes its metrics here; /metrics of any worker sums them all.

@@ -16,6 +16,9 @@ from waitline.ratelimit import RatePolicy
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 DEFAULT_DATABASE_URL = "sqlite:///var/waitline.sqlite3"
+# The connections all the workers of one instance hold by default, and the bounds of each one's share.
+DEFAULT_POOL_BUDGET = 40
+DEFAULT_POOL_BOUNDS = (4, 20)
 
 _ASYNC_DRIVERS = {
     "postgresql": "postgresql+asyncpg",
@@ -57,8 +60,13 @@ class Settings(BaseSettings):
     listen_database_url: str | None = None
     # Every use case runs in one transaction that gives up after this long.
     transaction_timeout_seconds: float = Field(default=5.0, gt=0)
-    pool_size: int = Field(default=10, ge=1)
-    pool_max_overflow: int = Field(default=10, ge=0)
+    # Connections each process keeps open (opened at start, never closed under load). Unset: from the
+    # number of worker processes (``waitline serve --workers``), DEFAULT_POOL_BUDGET shared among them.
+    pool_size: int | None = Field(default=None, ge=1)
+    # Connections opened beyond the pool when it is busy and closed again after one use: churn under load.
+    pool_max_overflow: int = Field(default=0, ge=0)
+    # How many processes share the database (``waitline serve --workers`` sets it for its workers).
+    workers: int = Field(default=1, ge=1)
     # How long a request may wait for a free database connection before it is turned away with 503.
     pool_timeout_seconds: float = Field(default=2.0, gt=0)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
@@ -203,6 +211,14 @@ class Settings(BaseSettings):
             return None
         url = async_database_url(self.listen_database_url) if self.listen_database_url else self.async_url
         return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+    @property
+    def pool_connections(self) -> int:
+        """The connections this process keeps open: ``pool_size``, or its share of the default budget."""
+        if self.pool_size is not None:
+            return self.pool_size
+        low, high = DEFAULT_POOL_BOUNDS
+        return max(low, min(high, DEFAULT_POOL_BUDGET // self.workers))
 
     @property
     def async_url(self) -> URL:

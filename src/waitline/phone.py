@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import phonenumbers
 
 from waitline.domain import InvalidMobileNumber
 
+# Parsing a number costs more than the rest of a join's Python: each process remembers the latest ones (a
+# guest's retries, the masks logged for them). Invalid input raises, and lru_cache keeps no exception.
+_CACHED_NUMBERS = 4096
+
 
 def normalise(raw: str, *, default_region: str | None) -> str:
     """E.164 form of ``raw``; a national number needs the restaurant's default region."""
+    return _normalise(raw, default_region)
+
+
+@lru_cache(maxsize=_CACHED_NUMBERS)
+def _normalise(raw: str, default_region: str | None) -> str:
     try:
         parsed = phonenumbers.parse(raw, default_region)
     except phonenumbers.NumberParseException as error:
@@ -27,6 +38,7 @@ def needs_region(raw: str) -> bool:
     return not raw.strip().startswith("+")
 
 
+@lru_cache(maxsize=_CACHED_NUMBERS)
 def mask(e164: str) -> str:
     """``+14155550101`` -> ``+1415*****01``, ``+447911123456`` -> ``+44791*****56``: the country code, the
     next three digits and the last two; enough to tell numbers apart in a log, not to call one."""

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from waitline.domain import Actor, Entry, Event, EventDraft, EventType
 from waitline.domain.event import encode_details
 from waitline.store import events
+from waitline.store.driver import fetch_row
 from waitline.store.statement import Statement, is_postgresql
 
 _CALL_NEXT_POSTGRESQL = Statement(
@@ -89,7 +90,7 @@ async def call_next(
     }
     if not is_postgresql(connection):
         return await _call_next_sqlite(connection, params, actor, details)
-    row = (await connection.execute(_CALL_NEXT_POSTGRESQL.on(connection), params)).mappings().first()
+    row = await fetch_row(connection, _CALL_NEXT_POSTGRESQL, params)
     if row is None:
         return None
     entry = Entry.from_row(row)

@@ -8,6 +8,7 @@ its first statement: that is what serialises joins and claims there, as the row 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import sqlite3
 import time
@@ -33,7 +34,7 @@ def make_engine(settings: Settings) -> AsyncEngine:
     common: dict[str, Any] = {
         # Error messages would otherwise carry the statement's values (names, phone numbers) into logs.
         "hide_parameters": True,
-        "pool_size": settings.pool_size,
+        "pool_size": settings.pool_connections,
         "max_overflow": settings.pool_max_overflow,
         "pool_timeout": settings.pool_timeout_seconds,
     }
@@ -176,11 +177,20 @@ class Database:
         )
         # Behind PgBouncer a write needs a transaction to carry its settings (synchronous_commit above all).
         self._writes_in_transactions = writes_in_transactions
+        # SQLite has one writer at a time. Within a process the writing transactions queue here, in order,
+        # and one at a time takes the database's lock; left to SQLite, each connection would poll for that
+        # lock with growing sleeps (its busy handler), unfairly: seconds of p99 at 32 clients. Processes
+        # (--workers) still meet at SQLite's lock: one writer per process waits there, not every request.
+        self._writer = asyncio.Lock() if engine.dialect.name == "sqlite" else None
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """A writing transaction, committed when the block ends, rolled back on error or timeout."""
-        async with self._guard(), self.engine.begin() as connection:
+        if self._writer is None:
+            async with self._guard(), self.engine.begin() as connection:
+                yield connection
+            return
+        async with self._guard(), self._writer, self.engine.begin() as connection:
             yield connection
 
     @asynccontextmanager
@@ -232,6 +242,27 @@ class Database:
             return False
         return True
 
+    async def open_pool(self, *, timeout_seconds: float) -> int:
+        """Open every connection of the pool now, at start, rather than one by one under the first load: the
+        pool keeps them (no overflow by default), so none is opened or closed while serving. Best effort: a
+        database that does not answer yet is no error here (readiness says so); returns how many opened."""
+        size = getattr(self.engine.pool, "size", None)
+        wanted = size() if callable(size) else 0
+        opened = 0
+        async with contextlib.AsyncExitStack() as held:
+
+            async def hold_one() -> None:
+                nonlocal opened
+                await held.enter_async_context(self.engine.connect())
+                opened += 1
+
+            try:
+                async with asyncio.timeout(timeout_seconds):
+                    await asyncio.gather(*(hold_one() for _ in range(wanted)))
+            except (DBAPIError, PoolTimeout, OSError, TimeoutError):
+                pass
+        return opened
+
     def pool_status(self) -> PoolStatus:
         checked_out = getattr(self.engine.pool, "checkedout", None)
         return PoolStatus(in_use=checked_out() if checked_out else 0, capacity=self.pool_capacity)
@@ -245,6 +276,6 @@ def open_database(settings: Settings) -> Database:
     return Database(
         make_engine(settings),
         transaction_timeout_seconds=settings.transaction_timeout_seconds,
-        pool_capacity=settings.pool_size + settings.pool_max_overflow,
+        pool_capacity=settings.pool_connections + settings.pool_max_overflow,
         writes_in_transactions=settings.database_pooler == "pgbouncer" and not settings.is_sqlite,
     )

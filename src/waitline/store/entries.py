@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from waitline.domain import Entry, EntryNotFound, EntryPage, Status, TransitionRule
+from waitline.store.driver import fetch_row
 from waitline.store.statement import Statement
 
 ENTRY_COLUMNS = (
@@ -75,7 +76,7 @@ async def get_entry(*, connection: AsyncConnection, restaurant_id: uuid.UUID, en
 
 async def get_entry_by_slug(*, connection: AsyncConnection, slug: str, entry_id: uuid.UUID) -> Entry:
     params = {"slug": slug, "entry_id": str(entry_id)}
-    row = (await connection.execute(_ENTRY_BY_SLUG.on(connection), params)).mappings().first()
+    row = await fetch_row(connection, _ENTRY_BY_SLUG, params)
     if row is None:
         raise EntryNotFound()
     return Entry.from_row(row)

@@ -36,6 +36,7 @@ from waitline.ratelimit import Decision, LimitCheck
 from waitline.store import events
 from waitline.store.admin import SETTINGS_COLUMNS
 from waitline.store.constraints import domain_error
+from waitline.store.driver import fetch_row
 from waitline.store.entries import ENTRY_BY_ID, ENTRY_COLUMNS, POSITION
 from waitline.store.limits import decisions, hit_limits_sqlite, policy_arrays, rate_limited
 from waitline.store.statement import Statement, is_postgresql
@@ -159,7 +160,7 @@ def _refusal(outcome: str, counted: list[Decision]) -> Exception | None:
 async def _join_postgresql(
     connection: AsyncConnection, params: dict[str, Any], checks: Sequence[LimitCheck]
 ) -> JoinOutcome:
-    row = (await connection.execute(_JOIN_POSTGRESQL.on(connection), params)).mappings().first()
+    row = await fetch_row(connection, _JOIN_POSTGRESQL, params)
     if row is None:
         raise RestaurantNotFound()
     tats = row["limit_tats"]

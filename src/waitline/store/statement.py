@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import TextClause, bindparam, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -16,15 +18,25 @@ _DIALECT_FILLERS = {
 }
 
 
+# A bound parameter in a statement's text (``:name``, not the ``::type`` of a cast).
+_PARAMETER = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+
+
 class Statement:
-    """One SQL text, rendered once per dialect; ``expanding`` names the parameters that take lists."""
+    """One SQL text, rendered once per dialect; ``expanding`` names the parameters that take lists.
+
+    ``positional`` is the PostgreSQL text with ``$1, $2…`` for asyncpg itself, and the parameter names in
+    that order (store/driver.py runs the hot statements so)."""
 
     def __init__(self, template: str, *expanding: str) -> None:
         self._by_dialect: dict[str, TextClause] = {}
+        self.positional: tuple[str, tuple[str, ...]] | None = None
         for dialect, fillers in _DIALECT_FILLERS.items():
             sql = template
             for marker, value in fillers.items():
                 sql = sql.replace(marker, value)
+            if dialect == "postgresql" and not expanding:
+                self.positional = _numbered(sql)
             clause = text(sql)
             if expanding:
                 clause = clause.bindparams(*(bindparam(name, expanding=True) for name in expanding))
@@ -32,6 +44,17 @@ class Statement:
 
     def on(self, connection: AsyncConnection) -> TextClause:
         return self._by_dialect[connection.dialect.name]
+
+
+def _numbered(sql: str) -> tuple[str, tuple[str, ...]]:
+    names: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        if match.group(1) not in names:
+            names.append(match.group(1))
+        return f"${names.index(match.group(1)) + 1}"
+
+    return _PARAMETER.sub(number, sql), tuple(names)
 
 
 def is_postgresql(connection: AsyncConnection) -> bool:

@@ -7,6 +7,7 @@ import uuid
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from waitline.domain import ApiToken
+from waitline.store.driver import fetch_row
 from waitline.store.statement import Statement
 
 _INSERT_API_TOKEN = Statement(
@@ -27,5 +28,5 @@ async def create_api_token(
 
 async def token_by_hash(*, connection: AsyncConnection, token_hash: str) -> ApiToken | None:
     params = {"token_hash": token_hash}
-    row = (await connection.execute(_TOKEN_BY_HASH.on(connection), params)).mappings().first()
+    row = await fetch_row(connection, _TOKEN_BY_HASH, params)  # before every staff API call: asyncpg's own
     return None if row is None else ApiToken.from_row(row)

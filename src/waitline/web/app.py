@@ -73,7 +73,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
         poll_seconds=settings.live_poll_seconds,
         recheck_seconds=settings.live_recheck_seconds,
         refresh_seconds=settings.live_refresh_seconds,
-        render_slots=max(1, settings.pool_size // 2),
+        render_slots=max(1, settings.pool_connections // 2),
     )
     signal_connection = None
     if settings.listen_dsn is not None:
@@ -94,6 +94,9 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         # These two stop when asked, at the end of the step they are in: cancelled halfway through a database
         # read or a connect, they would leave a connection in a state its pool or driver reports as an error.
+        # Every pool connection opened now, and kept: none is opened or closed under load.
+        opened = await database.open_pool(timeout_seconds=settings.transaction_timeout_seconds)
+        _log.info("database.pool_opened", connections=opened)
         stoppable = [asyncio.create_task(hub.follow(lambda ids: services.events.heads(restaurant_ids=ids)))]
         if signal_connection is not None:
             stoppable.append(asyncio.create_task(signal_connection.run()))

@@ -51,6 +51,12 @@ class TelemetryMiddleware:
         self.pool_status = pool_status
         self.trusted_proxies = trusted_proxies
         self.trust_unix_socket_peer = trust_unix_socket_peer
+        # Per request, as little metric work as can be: each (route, method, status)'s histogram child is
+        # looked up once (``labels`` takes a lock and builds a key each time), the pool's capacity is set
+        # once, and its use only when it changed (with several workers each write goes to a shared file).
+        self._latency: dict[tuple[str, str, int], Any] = {}
+        self._pool_in_use = -1
+        self.metrics.pool_size.set(pool_status().capacity)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -94,12 +100,19 @@ class TelemetryMiddleware:
     def _record(self, scope: Scope, status: int, duration: float) -> None:
         route = scope.get("route")
         template = getattr(route, "path", None) or "unmatched"
-        self.metrics.requests.labels(template, scope["method"], str(status)).observe(duration)
+        key = (template, scope["method"], status)
+        latency = self._latency.get(key)
+        if latency is None:
+            latency = self._latency[key] = self.metrics.requests.labels(
+                template, scope["method"], str(status)
+            )
+        latency.observe(duration)
         if status >= 400:
             self.metrics.errors.labels(str(status)).inc()
-        pool = self.pool_status()
-        self.metrics.pool_in_use.set(pool.in_use)
-        self.metrics.pool_size.set(pool.capacity)
+        in_use = self.pool_status().in_use
+        if in_use != self._pool_in_use:
+            self._pool_in_use = in_use
+            self.metrics.pool_in_use.set(in_use)
         params: dict[str, Any] = scope.get("path_params", {})
         _log.info(
             "request",
