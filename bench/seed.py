@@ -67,10 +67,22 @@ async def seed_restaurants(url: str, restaurants: int) -> None:
     connection = await asyncpg.connect(url)
     try:
         rows = _rows(restaurants)
-        await connection.executemany(
-            "INSERT INTO restaurant (id, slug, name, default_region) VALUES ($1::uuid, $2, $3, 'GB')",
-            [row[:3] for row in rows],
-        )
+        # One organisation owns them all (since migration 0007 every restaurant belongs to one; the
+        # baseline of scenario 6 predates it).
+        if await connection.fetchval("SELECT to_regclass('organisation') IS NOT NULL"):
+            organisation_id = await connection.fetchval(
+                "INSERT INTO organisation (id, name) VALUES (gen_random_uuid(), 'bench') RETURNING id"
+            )
+            await connection.executemany(
+                "INSERT INTO restaurant (id, slug, name, default_region, organisation_id)"
+                " VALUES ($1::uuid, $2, $3, 'GB', $4)",
+                [(*row[:3], organisation_id) for row in rows],
+            )
+        else:
+            await connection.executemany(
+                "INSERT INTO restaurant (id, slug, name, default_region) VALUES ($1::uuid, $2, $3, 'GB')",
+                [row[:3] for row in rows],
+            )
         await connection.executemany(
             "INSERT INTO token_sequence (restaurant_id) VALUES ($1::uuid)", [(row[0],) for row in rows]
         )
@@ -181,9 +193,12 @@ def make_sqlite_template(path: Path, restaurants: int) -> None:
     asyncio.run(migrate_database(f"sqlite:///{path}"))
     with sqlite3.connect(path) as connection:
         rows = _rows(restaurants)
+        organisation_id = str(uuid.uuid4())
+        connection.execute("INSERT INTO organisation (id, name) VALUES (?, 'bench')", (organisation_id,))
         connection.executemany(
-            "INSERT INTO restaurant (id, slug, name, default_region) VALUES (?, ?, ?, 'GB')",
-            [row[:3] for row in rows],
+            "INSERT INTO restaurant (id, slug, name, default_region, organisation_id)"
+            " VALUES (?, ?, ?, 'GB', ?)",
+            [(*row[:3], organisation_id) for row in rows],
         )
         connection.executemany(
             "INSERT INTO token_sequence (restaurant_id) VALUES (?)", [(row[0],) for row in rows]
