@@ -22,13 +22,15 @@ from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
+from urllib.parse import urlsplit
 
 import structlog
 
-from waitline import phone
+from waitline import mail, phone
 from waitline.config import Settings
 from waitline.domain.message import (
     DEFAULT_TEXTS,
+    EMAIL_SUBJECTS,
     Accepted,
     Message,
     MessageKind,
@@ -61,6 +63,10 @@ SWEEP_SECONDS = 5.0
 AGE_SECONDS = 5.0
 
 
+class MailChannel(Protocol):
+    async def send(self, *, to: str, subject: str, body: str, message_id: str) -> SendResult: ...
+
+
 class MessageObserver(Protocol):
     def message(self, *, channel: str, kind: str, outcome: str) -> None: ...
 
@@ -87,6 +93,8 @@ class WorkerPolicy:
     backoff_max_seconds: float = 300.0
     # Links in the texts: WAITLINE_PUBLIC_URL + the guest's page.
     public_url: str = ""
+    # The right-hand side of the emails' Message-IDs (the host of WAITLINE_PUBLIC_URL).
+    mail_domain: str = ""
 
     def backoff(self, attempts: int) -> float:
         """The wait after the ``attempts``-th failed attempt: 2 s, 4 s, 8 s ... up to the maximum."""
@@ -107,8 +115,10 @@ class Notifier:
         policy: WorkerPolicy,
         observer: MessageObserver | None = None,
         sweep: Callable[[], Awaitable[int]] | None = None,
+        mail: MailChannel | None = None,
     ) -> None:
         self._database = database
+        self._mail = mail
         # Run now and then beside the sends: the hold window's expiry (services/holds.py).
         self._sweep = sweep
         self._swept_at = 0.0
@@ -204,7 +214,13 @@ class Notifier:
                 )
 
     async def _deliver(self, message: Message, context: outbox.Context | None, claim_id: str) -> None:
-        if message.channel != "sms" or self._sms is None:
+        if message.channel == "email":
+            if self._mail is None:
+                await self._settle(
+                    message, claim_id, "skipped", "no SMTP server is configured", attempted=False
+                )
+                return
+        elif message.channel != "sms" or self._sms is None:
             await self._settle(message, claim_id, "skipped", "no SMS provider is configured", attempted=False)
             return
         if context is None:
@@ -224,6 +240,10 @@ class Notifier:
         link = f"{self._policy.public_url.rstrip('/')}/{context.slug}/e/{message.entry_id}"
         template = context.own_text or DEFAULT_TEXTS[message.kind]
         body = render(template, outbox.context_values(context, link=link))
+        if message.channel == "email":
+            await self._deliver_mail(message, context, body, claim_id)
+            return
+        assert self._sms is not None
         if message.in_doubt_since is not None:
             # The last attempt's outcome is unknown (its worker died, or the request timed out): ask first.
             async with self._database.snapshot() as connection:
@@ -237,7 +257,24 @@ class Notifier:
             if isinstance(found, str):
                 await self._sent(message, claim_id, found, attempted=False, reconciled=True)
                 return
-        result = await self._sms.send(to=message.recipient, body=body)
+        await self._record(message, claim_id, await self._sms.send(to=message.recipient, body=body))
+
+    async def _deliver_mail(
+        self, message: Message, context: outbox.Context, body: str, claim_id: str
+    ) -> None:
+        """By email: an email in doubt is sent again (SMTP cannot be asked), with the same Message-ID."""
+        assert self._mail is not None
+        host = self._policy.mail_domain or "waitline.invalid"
+        result = await self._mail.send(
+            to=message.recipient,
+            subject=EMAIL_SUBJECTS[message.kind].format(restaurant=context.restaurant_name),
+            body=body,
+            message_id=f"<outbox-{message.id}@{host}>",
+        )
+        await self._record(message, claim_id, result)
+
+    async def _record(self, message: Message, claim_id: str, result: SendResult) -> None:
+        """What the provider answered, under this worker's claim."""
         if isinstance(result, Accepted):
             await self._sent(message, claim_id, result.provider_id, attempted=True, reconciled=False)
         elif isinstance(result, Refused):
@@ -262,7 +299,7 @@ class Notifier:
             message_id=message.id,
             kind=message.kind.value,
             channel=message.channel,
-            to=phone.mask(message.recipient),
+            to=_masked(message),
             attempts=message.attempts + int(attempted),
             reconciled=reconciled,
             claim_held=held,
@@ -287,7 +324,7 @@ class Notifier:
             message_id=message.id,
             kind=message.kind.value,
             channel=message.channel,
-            to=phone.mask(message.recipient),
+            to=_masked(message),
             reason=reason,
         )
 
@@ -319,12 +356,16 @@ class Notifier:
             "notify.retry",
             message_id=message.id,
             kind=message.kind.value,
-            to=phone.mask(message.recipient),
+            to=_masked(message),
             attempts=attempts,
             reason=result.reason,
             delay_seconds=delay,
         )
         raise _Pause(delay)
+
+
+def _masked(message: Message) -> str:
+    return mail.mask(message.recipient) if message.channel == "email" else phone.mask(message.recipient)
 
 
 async def _first_of(stop: asyncio.Event, wake: asyncio.Event, seconds: float) -> None:
@@ -363,6 +404,13 @@ def build_notifier(
             ),
             timeout_seconds=settings.twilio_timeout_seconds,
         )
+    mailer = None
+    if settings.mail_configured and settings.smtp_url and settings.mail_from:
+        mailer = mail.SmtpMail(
+            mail.SmtpServer.from_url(settings.smtp_url.get_secret_value()),
+            sender=settings.mail_from,
+            timeout_seconds=settings.twilio_timeout_seconds,
+        )
     policy = WorkerPolicy(
         batch=settings.notify_batch,
         lease_seconds=settings.notify_lease_seconds,
@@ -372,5 +420,6 @@ def build_notifier(
         backoff_seconds=settings.notify_backoff_seconds,
         backoff_max_seconds=settings.notify_backoff_max_seconds,
         public_url=settings.public_url or "",
+        mail_domain=urlsplit(settings.public_url or "").hostname or "",
     )
-    return Notifier(database=database, sms=sms, policy=policy, observer=observer, sweep=sweep)
+    return Notifier(database=database, sms=sms, policy=policy, observer=observer, sweep=sweep, mail=mailer)

@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import segno
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
-from pydantic import BaseModel, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, Field, StringConstraints, ValidationError, field_validator
 
 from waitline import phone
 from waitline.domain import (
@@ -37,7 +37,7 @@ from waitline.web import csrf, languages, live
 from waitline.web.dependencies import ClientIP, ServicesDep, Slug
 from waitline.web.problems import status_of
 from waitline.web.rendering import PageRoute, Pages, PagesDep, wants_json
-from waitline.web.schemas import GuestName, IdempotencyKey
+from waitline.web.schemas import EmailAddress, GuestName, IdempotencyKey
 
 router = APIRouter(route_class=PageRoute, dependencies=[Depends(csrf.protect)], include_in_schema=False)
 
@@ -50,6 +50,12 @@ class JoinForm(BaseModel):
     mobile: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=40)]
     party_size: Annotated[int, Field(ge=1, le=MAX_PARTY_SIZE)]
     idempotency_key: IdempotencyKey | None = None
+    email: EmailAddress | None = None
+
+    @field_validator("email", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
 
 # Message ids (English); the guest reads them in their language (``_refusal``, ``_attempt_join``).
@@ -58,6 +64,7 @@ _FIELD_MESSAGES = {
     "mobile": N_("Please enter your mobile number."),
     "party_size": N_("Please choose a party size from 1 to %(max)s."),
     "idempotency_key": N_("This form is damaged. Please reload the page."),
+    "email": N_("Please enter an email address such as ada@example.com, or leave it empty."),
 }
 
 
@@ -189,6 +196,7 @@ async def _attempt_join(
             mobile=form.mobile,
             party_size=form.party_size,
             idempotency_key=form.idempotency_key,
+            email=form.email,
         )
     except RestaurantNotFound:
         raise
