@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import email
 import socket
 from collections.abc import AsyncIterator, Iterator
@@ -244,3 +245,23 @@ async def test_the_join_form_takes_an_optional_email(client: httpx.AsyncClient, 
     joined = await client.post("/luigis/join", data={**guest, "email": ""})  # left empty: texts only
     assert joined.status_code in (200, 303)
     assert [row["channel"] for row in await _rows(database)] == ["sms"]
+
+
+async def test_a_text_that_fails_for_good_still_reaches_the_guest_by_email(
+    database: Database, services: Services, standin: TwilioStandIn, inbox: tuple[Inbox, int]
+) -> None:
+    handler, port = inbox
+    await make_restaurant(database)
+    standin.fail("500")
+    await _join(services, 0, "ada@example.com")
+    mailer = SmtpMail(SmtpServer(host="127.0.0.1", port=port), sender=SENDER, timeout_seconds=2.0)
+    policy = dataclasses.replace(FAST, max_attempts=1)
+    worker = Notifier(database=database, sms=twilio(standin), policy=policy, mail=mailer)
+    try:
+        await drain(worker)
+    finally:
+        await worker.close()
+    by_channel = {row["channel"]: row for row in await _rows(database)}
+    assert by_channel["sms"]["state"] == "failed"
+    assert by_channel["email"]["state"] == "sent"
+    assert [m["Subject"] for m in handler.received] == ["Luigis: you're in the queue"]
