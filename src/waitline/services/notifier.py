@@ -39,9 +39,11 @@ from waitline.domain.message import (
     TryLater,
     render,
 )
+from waitline.push import Subscription, WebPush
 from waitline.services.outcomes import Outcome
+from waitline.services.pushes import Pushes
 from waitline.sms import TwilioAccount, TwilioSms
-from waitline.store import outbox
+from waitline.store import outbox, pushes
 from waitline.store.engine import Database
 
 _log = structlog.get_logger("waitline.notify")
@@ -65,6 +67,10 @@ AGE_SECONDS = 5.0
 
 class MailChannel(Protocol):
     async def send(self, *, to: str, subject: str, body: str, message_id: str) -> SendResult: ...
+
+
+class PushChannel(Protocol):
+    async def send(self, *, subscription: Subscription, title: str, body: str, url: str) -> SendResult: ...
 
 
 class MessageObserver(Protocol):
@@ -116,9 +122,11 @@ class Notifier:
         observer: MessageObserver | None = None,
         sweep: Callable[[], Awaitable[int]] | None = None,
         mail: MailChannel | None = None,
+        push: PushChannel | None = None,
     ) -> None:
         self._database = database
         self._mail = mail
+        self._push = push
         # Run now and then beside the sends: the hold window's expiry (services/holds.py).
         self._sweep = sweep
         self._swept_at = 0.0
@@ -214,7 +222,13 @@ class Notifier:
                 )
 
     async def _deliver(self, message: Message, context: outbox.Context | None, claim_id: str) -> None:
-        if message.channel == "email":
+        if message.channel == "push":
+            if self._push is None:
+                await self._settle(
+                    message, claim_id, "skipped", "web push is not configured", attempted=False
+                )
+                return
+        elif message.channel == "email":
             if self._mail is None:
                 await self._settle(
                     message, claim_id, "skipped", "no SMTP server is configured", attempted=False
@@ -243,6 +257,9 @@ class Notifier:
         if message.channel == "email":
             await self._deliver_mail(message, context, body, claim_id)
             return
+        if message.channel == "push":
+            await self._deliver_push(message, context, body, link, claim_id)
+            return
         assert self._sms is not None
         if message.in_doubt_since is not None:
             # The last attempt's outcome is unknown (its worker died, or the request timed out): ask first.
@@ -270,6 +287,24 @@ class Notifier:
             subject=EMAIL_SUBJECTS[message.kind].format(restaurant=context.restaurant_name),
             body=body,
             message_id=f"<outbox-{message.id}@{host}>",
+        )
+        await self._record(message, claim_id, result)
+
+    async def _deliver_push(
+        self, message: Message, context: outbox.Context, body: str, link: str, claim_id: str
+    ) -> None:
+        """To the entry's current subscription; a push in doubt is sent again (no service can be asked)."""
+        assert self._push is not None
+        async with self._database.snapshot() as connection:
+            found = await pushes.subscription(connection=connection, entry_id=message.entry_id)
+        if found is None:
+            await self._settle(message, claim_id, "skipped", "no push subscription", attempted=False)
+            return
+        result = await self._push.send(
+            subscription=Subscription(*found),
+            title=EMAIL_SUBJECTS[message.kind].format(restaurant=context.restaurant_name),
+            body=body,
+            url=link,
         )
         await self._record(message, claim_id, result)
 
@@ -365,6 +400,8 @@ class Notifier:
 
 
 def _masked(message: Message) -> str:
+    if message.channel == "push":
+        return "push endpoint"  # a capability URL: never logged
     return mail.mask(message.recipient) if message.channel == "email" else phone.mask(message.recipient)
 
 
@@ -411,6 +448,13 @@ def build_notifier(
             sender=settings.mail_from,
             timeout_seconds=settings.twilio_timeout_seconds,
         )
+    web_push = None
+    if settings.web_push:
+        web_push = WebPush(
+            private_key=Pushes(database=database).private_key,
+            subject=settings.push_contact,
+            timeout_seconds=settings.twilio_timeout_seconds,
+        )
     policy = WorkerPolicy(
         batch=settings.notify_batch,
         lease_seconds=settings.notify_lease_seconds,
@@ -422,4 +466,6 @@ def build_notifier(
         public_url=settings.public_url or "",
         mail_domain=urlsplit(settings.public_url or "").hostname or "",
     )
-    return Notifier(database=database, sms=sms, policy=policy, observer=observer, sweep=sweep, mail=mailer)
+    return Notifier(
+        database=database, sms=sms, policy=policy, observer=observer, sweep=sweep, mail=mailer, push=web_push
+    )

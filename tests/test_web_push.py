@@ -1,0 +1,104 @@
+"""Web push through the outbox and the worker, to a local push endpoint that checks the VAPID JWT and
+decrypts the aes128gcm payload with the subscription's private key."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from tests.conftest import make_restaurant
+from tests.notify_helpers import FAST, drain, join, twilio
+from tests.push_endpoint import PushEndpoint, push_endpoint
+from tests.twilio_standin import TwilioStandIn, twilio_standin
+from waitline.domain import SYSTEM
+from waitline.push import WebPush, public_key
+from waitline.services import Services
+from waitline.services.notifier import Notifier
+from waitline.services.pushes import Pushes
+from waitline.store.engine import Database
+
+pytestmark = pytest.mark.anyio
+CONTACT = "mailto:queue@luigis.example"
+
+
+@pytest.fixture
+def standin() -> Iterator[TwilioStandIn]:
+    with twilio_standin() as standin:
+        yield standin
+
+
+@pytest.fixture
+def endpoint() -> Iterator[PushEndpoint]:
+    with push_endpoint() as endpoint:
+        yield endpoint
+
+
+async def _drain(database: Database, standin: TwilioStandIn) -> None:
+    web_push = WebPush(
+        private_key=Pushes(database=database).private_key, subject=CONTACT, timeout_seconds=2.0
+    )
+    worker = Notifier(database=database, sms=twilio(standin), policy=FAST, push=web_push)
+    try:
+        await drain(worker)
+    finally:
+        await worker.close()
+
+
+async def _push_rows(database: Database) -> list[dict[str, Any]]:
+    async with database.snapshot() as connection:
+        result = await connection.execute(
+            text("SELECT kind, state, attempts, reason FROM outbox WHERE channel = 'push' ORDER BY id")
+        )
+        return [dict(row) for row in result.mappings()]
+
+
+async def test_a_subscribed_guest_is_pushed_table_ready_signed_and_encrypted(
+    database: Database, services: Services, standin: TwilioStandIn, endpoint: PushEndpoint
+) -> None:
+    restaurant = (await make_restaurant(database)).restaurant
+    ada = await join(services, 0)
+    assert await services.pushes.subscribe(
+        slug="luigis", entry_id=ada.id, subscription=endpoint.subscription()
+    )
+    await services.queue.call_next(restaurant_id=restaurant.id, max_party_size=None, actor=SYSTEM)
+    await _drain(database, standin)
+
+    assert endpoint.refused == []
+    (push,) = endpoint.received
+    assert push["title"] == "Luigis: your table is ready"
+    assert push["body"].startswith("Luigis: your table is ready, Guest 0 (number 1).")
+    assert push["url"] == f"https://queue.example.com/luigis/e/{ada.id}"
+    assert push["sub"] == CONTACT
+    # Signed with the key the status page hands out, made once and kept.
+    assert push["key"] == await services.pushes.public_key()
+    assert push["key"] == public_key(await Pushes(database=database).private_key())
+    assert [(r["kind"], r["state"]) for r in await _push_rows(database)] == [
+        ("table_ready", "sent"),
+        ("reminder", "pending"),
+    ]
+
+
+async def test_a_gone_subscription_fails_the_push_with_the_reason(
+    database: Database, services: Services, standin: TwilioStandIn, endpoint: PushEndpoint
+) -> None:
+    restaurant = (await make_restaurant(database)).restaurant
+    ada = await join(services, 0)
+    await services.pushes.subscribe(slug="luigis", entry_id=ada.id, subscription=endpoint.subscription())
+    endpoint.status = 410
+    await services.queue.call_next(restaurant_id=restaurant.id, max_party_size=None, actor=SYSTEM)
+    await _drain(database, standin)
+    (row, _reminder) = await _push_rows(database)
+    assert (row["state"], row["reason"]) == ("failed", "push 410: subscription gone")
+
+
+async def test_a_guest_who_left_cannot_subscribe(database: Database, services: Services) -> None:
+    await make_restaurant(database)
+    ada = await join(services, 0)
+    await services.queue.leave(slug="luigis", entry_id=ada.id)
+    with push_endpoint() as endpoint:
+        assert not await services.pushes.subscribe(
+            slug="luigis", entry_id=ada.id, subscription=endpoint.subscription()
+        )
