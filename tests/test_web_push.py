@@ -3,6 +3,7 @@ decrypts the aes128gcm payload with the subscription's private key."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -20,7 +21,7 @@ from waitline.config import Settings
 from waitline.domain import SYSTEM
 from waitline.push import Subscription, WebPush, public_key
 from waitline.services import Services
-from waitline.services.notifier import Notifier
+from waitline.services.notifier import Notifier, _Pause
 from waitline.services.pushes import Pushes
 from waitline.store.engine import Database
 from waitline.web.app import create_app
@@ -160,3 +161,30 @@ async def test_a_guest_opts_in_from_the_status_page_and_is_pushed_when_called(
     (push,) = endpoint.received
     assert push["title"] == "Luigis: your table is ready"
     assert push["key"] == key  # signed with the key the page gave the browser
+
+
+async def test_a_busy_push_service_is_retried_until_the_push_goes(
+    database: Database, services: Services, standin: TwilioStandIn, endpoint: PushEndpoint
+) -> None:
+    restaurant = (await make_restaurant(database)).restaurant
+    ada = await join(services, 0)
+    await services.pushes.subscribe(slug="luigis", entry_id=ada.id, subscription=endpoint.subscription())
+    endpoint.status = 503
+    await services.queue.call_next(restaurant_id=restaurant.id, max_party_size=None, actor=SYSTEM)
+    web_push = WebPush(
+        private_key=Pushes(database=database).private_key, subject=CONTACT, timeout_seconds=2.0
+    )
+    worker = Notifier(database=database, sms=twilio(standin), policy=FAST, push=web_push)
+    try:
+        with contextlib.suppress(_Pause):
+            for _ in range(3):  # the text first, then the push's first attempt
+                await worker.run_once()
+        row = (await _push_rows(database))[0]
+        assert (row["state"], row["attempts"], row["reason"]) == ("pending", 1, "push 503")
+        endpoint.status = 201
+        await drain(worker)
+    finally:
+        await worker.close()
+    row = (await _push_rows(database))[0]
+    assert (row["state"], row["attempts"]) == ("sent", 2)
+    assert [push["title"] for push in endpoint.received] == ["Luigis: your table is ready"]
