@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+import structlog.testing
 from aiosmtpd.smtp import SMTP
 
 from tests.conftest import CLIENT_IP, make_restaurant
@@ -265,3 +266,17 @@ async def test_a_text_that_fails_for_good_still_reaches_the_guest_by_email(
     assert by_channel["sms"]["state"] == "failed"
     assert by_channel["email"]["state"] == "sent"
     assert [m["Subject"] for m in handler.received] == ["Luigis: you're in the queue"]
+
+
+async def test_the_worker_logs_the_address_masked(
+    database: Database, services: Services, standin: TwilioStandIn, inbox: tuple[Inbox, int]
+) -> None:
+    _handler, port = inbox
+    await make_restaurant(database)
+    await _join(services, 0, "ada@example.com")
+    with structlog.testing.capture_logs() as logs:
+        async with _worker(database, standin, port) as worker:
+            await drain(worker)
+    sent = [log for log in logs if log["event"] == "notify.sent" and log["channel"] == "email"]
+    assert [log["to"] for log in sent] == ["a***@example.com"]
+    assert "ada@example.com" not in repr(logs)
