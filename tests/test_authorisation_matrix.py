@@ -51,6 +51,8 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "/{slug}/e/{entry_id}"): "anyone",
     ("GET", "/{slug}/e/{entry_id}/live"): "anyone",
     ("POST", "/{slug}/e/{entry_id}/leave"): "anyone",
+    ("POST", "/{slug}/e/{entry_id}/push"): "anyone",
+    ("GET", "/sw.js"): "anyone",
     ("GET", "/{slug}/board"): "anyone",
     ("GET", "/{slug}/board/live"): "anyone",
     ("GET", "/{slug}/qr.svg"): "anyone",

@@ -12,6 +12,7 @@ from tests.web_helpers import create_staff, csrf_token, sign_in
 from waitline.domain import Role
 from waitline.domain.message import DEFAULT_TEXTS, MessageKind
 from waitline.services import Services
+from waitline.services.texts import CHANNELS
 from waitline.store.engine import Database
 
 __all__ = ["standin"]  # fixtures
@@ -42,7 +43,7 @@ async def test_the_page_shows_each_text_with_a_preview(staff_client: httpx.Async
     page = await staff_client.get("/staff/luigis/messages")
     assert page.status_code == 200
     assert "Luigis: you&#39;re in the queue, Ada. Your number is 42, position 3." in page.text
-    assert page.text.count("data-preview") == len(MessageKind)
+    assert page.text.count("data-preview") == len(MessageKind) * len(CHANNELS)  # SMS and email
 
 
 async def test_a_preview_renders_without_saving(staff_client: httpx.AsyncClient) -> None:

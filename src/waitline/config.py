@@ -132,6 +132,14 @@ class Settings(BaseSettings):
     twilio_from: str | None = None  # a Twilio number (E.164) or a messaging service SID (MG...)
     twilio_api_url: str = "https://api.twilio.com"
     twilio_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Email to guests (issue 9): smtp://user:pass@host:port[?starttls=true] or smtps://...; both needed.
+    smtp_url: SecretStr | None = None
+    mail_from: str | None = None
+    # Web push to guests who opt in on their status page (VAPID keys are made once, kept in the database).
+    web_push: bool = False
+    # The VAPID "sub" claim push services may write to: mailto:... (default: mailto:WAITLINE_MAIL_FROM's
+    # address) or https://...
+    web_push_contact: str | None = None
     # `waitline serve` runs the notification worker in each process unless this is false (then run
     # `waitline worker` on its own).
     notify_in_process: bool = True
@@ -145,6 +153,18 @@ class Settings(BaseSettings):
     @property
     def twilio_configured(self) -> bool:
         return bool(self.twilio_account_sid and self.twilio_auth_token and self.twilio_from)
+
+    @property
+    def push_contact(self) -> str:
+        if self.web_push_contact:
+            return self.web_push_contact
+        if self.mail_from:
+            return "mailto:" + self.mail_from.rsplit("<", 1)[-1].rstrip(">").strip()
+        return self.public_url or "mailto:admin@localhost"
+
+    @property
+    def mail_configured(self) -> bool:
+        return bool(self.smtp_url and self.mail_from)
 
     @field_validator("database_url", "listen_database_url")
     @classmethod

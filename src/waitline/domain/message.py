@@ -62,6 +62,18 @@ DEFAULT_TEXTS: Mapping[MessageKind, str] = {
 }
 
 
+# The subject of each message by email (its body is the same text as the SMS).
+EMAIL_SUBJECTS: Mapping[MessageKind, str] = {
+    MessageKind.JOINED: "{restaurant}: you're in the queue",
+    MessageKind.ALMOST_UP: "{restaurant}: almost your turn",
+    MessageKind.TABLE_READY: "{restaurant}: your table is ready",
+    MessageKind.REMINDER: "{restaurant}: we're holding your table",
+    MessageKind.NO_SHOW: "{restaurant}: we couldn't hold your table",
+    MessageKind.LEFT: "{restaurant}: you've left the queue",
+    MessageKind.CANCELLED: "{restaurant}: your place was cancelled",
+}
+
+
 class _Only(string.Formatter):
     def get_value(self, key: int | str, args: Any, kwargs: Mapping[str, Any]) -> Any:
         if isinstance(key, int) or key not in kwargs:

@@ -20,6 +20,7 @@ from waitline.services.eventlog import EventLog
 from waitline.services.holds import Holds
 from waitline.services.notifier import MessageObserver
 from waitline.services.outcomes import Observer, Unobserved
+from waitline.services.pushes import Pushes
 from waitline.services.queue import Queue
 from waitline.services.replies import Replies
 from waitline.services.restaurants import Restaurants
@@ -53,6 +54,7 @@ class Services:
         self.events = EventLog(database=database)
         self.clock: Callable[[], float] = limits.clock
         self.texts = Texts(database=database)
+        self.pushes = Pushes(database=database)
         self.holds = Holds(database=database, queue=self.queue, observer=observer or Unobserved())
         self.replies = Replies(
             database=database, queue=self.queue, observer=observer or Unobserved(), messages=messages

@@ -8,7 +8,7 @@ provider is back the messages go out in the order they were enqueued. After ``ma
 failed, with the reason. Change signals only wake the worker; it polls as well, so a lost signal costs at
 most ``poll_seconds``.
 
-What a crash between the provider's answer and the record costs is in CONCURRENCY_DESIGN.md section 10:
+What a crash between the provider's answer and the record costs is in CONCURRENCY_DESIGN.md section 14:
 the next claim finds the message in doubt and asks the provider whether it arrived before sending again.
 """
 
@@ -22,13 +22,15 @@ from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
+from urllib.parse import urlsplit
 
 import structlog
 
-from waitline import phone
+from waitline import mail, phone
 from waitline.config import Settings
 from waitline.domain.message import (
     DEFAULT_TEXTS,
+    EMAIL_SUBJECTS,
     Accepted,
     Message,
     MessageKind,
@@ -37,9 +39,11 @@ from waitline.domain.message import (
     TryLater,
     render,
 )
+from waitline.push import Subscription, WebPush
 from waitline.services.outcomes import Outcome
+from waitline.services.pushes import Pushes
 from waitline.sms import TwilioAccount, TwilioSms
-from waitline.store import outbox
+from waitline.store import outbox, pushes
 from waitline.store.engine import Database
 
 _log = structlog.get_logger("waitline.notify")
@@ -59,6 +63,14 @@ class SmsChannel(Protocol):
 SWEEP_SECONDS = 5.0
 # How often a worker reads the outbox's oldest age for the metric (a scrape every 15 s or so reads it).
 AGE_SECONDS = 5.0
+
+
+class MailChannel(Protocol):
+    async def send(self, *, to: str, subject: str, body: str, message_id: str) -> SendResult: ...
+
+
+class PushChannel(Protocol):
+    async def send(self, *, subscription: Subscription, title: str, body: str, url: str) -> SendResult: ...
 
 
 class MessageObserver(Protocol):
@@ -87,6 +99,8 @@ class WorkerPolicy:
     backoff_max_seconds: float = 300.0
     # Links in the texts: WAITLINE_PUBLIC_URL + the guest's page.
     public_url: str = ""
+    # The right-hand side of the emails' Message-IDs (the host of WAITLINE_PUBLIC_URL).
+    mail_domain: str = ""
 
     def backoff(self, attempts: int) -> float:
         """The wait after the ``attempts``-th failed attempt: 2 s, 4 s, 8 s ... up to the maximum."""
@@ -107,8 +121,12 @@ class Notifier:
         policy: WorkerPolicy,
         observer: MessageObserver | None = None,
         sweep: Callable[[], Awaitable[int]] | None = None,
+        mail: MailChannel | None = None,
+        push: PushChannel | None = None,
     ) -> None:
         self._database = database
+        self._mail = mail
+        self._push = push
         # Run now and then beside the sends: the hold window's expiry (services/holds.py).
         self._sweep = sweep
         self._swept_at = 0.0
@@ -204,7 +222,19 @@ class Notifier:
                 )
 
     async def _deliver(self, message: Message, context: outbox.Context | None, claim_id: str) -> None:
-        if message.channel != "sms" or self._sms is None:
+        if message.channel == "push":
+            if self._push is None:
+                await self._settle(
+                    message, claim_id, "skipped", "web push is not configured", attempted=False
+                )
+                return
+        elif message.channel == "email":
+            if self._mail is None:
+                await self._settle(
+                    message, claim_id, "skipped", "no SMTP server is configured", attempted=False
+                )
+                return
+        elif message.channel != "sms" or self._sms is None:
             await self._settle(message, claim_id, "skipped", "no SMS provider is configured", attempted=False)
             return
         if context is None:
@@ -224,6 +254,13 @@ class Notifier:
         link = f"{self._policy.public_url.rstrip('/')}/{context.slug}/e/{message.entry_id}"
         template = context.own_text or DEFAULT_TEXTS[message.kind]
         body = render(template, outbox.context_values(context, link=link))
+        if message.channel == "email":
+            await self._deliver_mail(message, context, body, claim_id)
+            return
+        if message.channel == "push":
+            await self._deliver_push(message, context, body, link, claim_id)
+            return
+        assert self._sms is not None
         if message.in_doubt_since is not None:
             # The last attempt's outcome is unknown (its worker died, or the request timed out): ask first.
             async with self._database.snapshot() as connection:
@@ -237,7 +274,42 @@ class Notifier:
             if isinstance(found, str):
                 await self._sent(message, claim_id, found, attempted=False, reconciled=True)
                 return
-        result = await self._sms.send(to=message.recipient, body=body)
+        await self._record(message, claim_id, await self._sms.send(to=message.recipient, body=body))
+
+    async def _deliver_mail(
+        self, message: Message, context: outbox.Context, body: str, claim_id: str
+    ) -> None:
+        """By email: an email in doubt is sent again (SMTP cannot be asked), with the same Message-ID."""
+        assert self._mail is not None
+        host = self._policy.mail_domain or "waitline.invalid"
+        result = await self._mail.send(
+            to=message.recipient,
+            subject=EMAIL_SUBJECTS[message.kind].format(restaurant=context.restaurant_name),
+            body=body,
+            message_id=f"<outbox-{message.id}@{host}>",
+        )
+        await self._record(message, claim_id, result)
+
+    async def _deliver_push(
+        self, message: Message, context: outbox.Context, body: str, link: str, claim_id: str
+    ) -> None:
+        """To the entry's current subscription; a push in doubt is sent again (no service can be asked)."""
+        assert self._push is not None
+        async with self._database.snapshot() as connection:
+            found = await pushes.subscription(connection=connection, entry_id=message.entry_id)
+        if found is None:
+            await self._settle(message, claim_id, "skipped", "no push subscription", attempted=False)
+            return
+        result = await self._push.send(
+            subscription=Subscription(*found),
+            title=EMAIL_SUBJECTS[message.kind].format(restaurant=context.restaurant_name),
+            body=body,
+            url=link,
+        )
+        await self._record(message, claim_id, result)
+
+    async def _record(self, message: Message, claim_id: str, result: SendResult) -> None:
+        """What the provider answered, under this worker's claim."""
         if isinstance(result, Accepted):
             await self._sent(message, claim_id, result.provider_id, attempted=True, reconciled=False)
         elif isinstance(result, Refused):
@@ -262,7 +334,7 @@ class Notifier:
             message_id=message.id,
             kind=message.kind.value,
             channel=message.channel,
-            to=phone.mask(message.recipient),
+            to=_masked(message),
             attempts=message.attempts + int(attempted),
             reconciled=reconciled,
             claim_held=held,
@@ -287,7 +359,7 @@ class Notifier:
             message_id=message.id,
             kind=message.kind.value,
             channel=message.channel,
-            to=phone.mask(message.recipient),
+            to=_masked(message),
             reason=reason,
         )
 
@@ -319,12 +391,18 @@ class Notifier:
             "notify.retry",
             message_id=message.id,
             kind=message.kind.value,
-            to=phone.mask(message.recipient),
+            to=_masked(message),
             attempts=attempts,
             reason=result.reason,
             delay_seconds=delay,
         )
         raise _Pause(delay)
+
+
+def _masked(message: Message) -> str:
+    if message.channel == "push":
+        return "push endpoint"  # a capability URL: never logged
+    return mail.mask(message.recipient) if message.channel == "email" else phone.mask(message.recipient)
 
 
 async def _first_of(stop: asyncio.Event, wake: asyncio.Event, seconds: float) -> None:
@@ -363,6 +441,20 @@ def build_notifier(
             ),
             timeout_seconds=settings.twilio_timeout_seconds,
         )
+    mailer = None
+    if settings.mail_configured and settings.smtp_url and settings.mail_from:
+        mailer = mail.SmtpMail(
+            mail.SmtpServer.from_url(settings.smtp_url.get_secret_value()),
+            sender=settings.mail_from,
+            timeout_seconds=settings.twilio_timeout_seconds,
+        )
+    web_push = None
+    if settings.web_push:
+        web_push = WebPush(
+            private_key=Pushes(database=database).private_key,
+            subject=settings.push_contact,
+            timeout_seconds=settings.twilio_timeout_seconds,
+        )
     policy = WorkerPolicy(
         batch=settings.notify_batch,
         lease_seconds=settings.notify_lease_seconds,
@@ -372,5 +464,8 @@ def build_notifier(
         backoff_seconds=settings.notify_backoff_seconds,
         backoff_max_seconds=settings.notify_backoff_max_seconds,
         public_url=settings.public_url or "",
+        mail_domain=urlsplit(settings.public_url or "").hostname or "",
     )
-    return Notifier(database=database, sms=sms, policy=policy, observer=observer, sweep=sweep)
+    return Notifier(
+        database=database, sms=sms, policy=policy, observer=observer, sweep=sweep, mail=mailer, push=web_push
+    )

@@ -36,7 +36,7 @@ from waitline.domain.hours import is_open, next_opening, utcnow
 from waitline.ratelimit import Decision, JoinLimits, LimitCheck, RateLimited, most_restrictive
 from waitline.services.estimates import Estimates
 from waitline.services.outcomes import Observer, Outcome, failure
-from waitline.store import admin, calls, entries, events, joins, limits, restaurants
+from waitline.store import admin, calls, emails, entries, events, joins, limits, restaurants
 from waitline.store.constraints import DuplicateIdempotencyKey
 from waitline.store.engine import Database
 
@@ -74,6 +74,7 @@ class Queue:
         party_size: int,
         idempotency_key: str | None,
         client_ip: str,
+        email: str | None = None,
     ) -> Joined:
         """Put a party in the queue, or return the entry this idempotency key already made.
 
@@ -88,6 +89,7 @@ class Queue:
                     party_size=party_size,
                     idempotency_key=idempotency_key,
                     client_ip=client_ip,
+                    email=email,
                 )
             except OutsideHours:
                 # The join's statement saw the hours closed; say when they open (or, had they opened in
@@ -139,6 +141,7 @@ class Queue:
         party_size: int,
         idempotency_key: str | None,
         client_ip: str,
+        email: str | None = None,
     ) -> tuple[Joined, joins.JoinOutcome | None]:
         default_region = None
         if phone.needs_region(mobile):
@@ -156,7 +159,7 @@ class Queue:
         shared = self._limits.shared
         if shared is None:
             # Counted in the database, inside the join's own statement.
-            outcome = await self._insert(request, checks)
+            outcome = await self._insert(request, checks, email)
             return Joined(outcome.entry, outcome.created, most_restrictive(outcome.decisions)), outcome
 
         async with self._database.snapshot() as connection:
@@ -167,7 +170,7 @@ class Queue:
         if decision is not None and not decision.allowed:
             raise RateLimited(decision)
         try:
-            outcome = await self._insert(request, ())
+            outcome = await self._insert(request, (), email)
         except WaitlineError:
             await shared.refund(checks)
             raise
@@ -176,16 +179,30 @@ class Queue:
             await shared.refund(checks)
         return Joined(outcome.entry, outcome.created, decision if outcome.created else None), outcome
 
-    async def _insert(self, request: JoinRequest, checks: Sequence[LimitCheck]) -> joins.JoinOutcome:
-        now = self._limits.clock()
+    async def _insert(
+        self, request: JoinRequest, checks: Sequence[LimitCheck], email: str | None = None
+    ) -> joins.JoinOutcome:
         try:
-            async with self._database.single_statement() as connection:
-                return await joins.join(connection=connection, request=request, limit_checks=checks, now=now)
+            return await self._insert_once(request, checks, email)
         except DuplicateIdempotencyKey:
             # A copy of this request committed first by a path the counter lock did not order (it should
             # not happen: the unique constraint is the backstop). Our transaction rolled back, token and all.
+            return await self._insert_once(request, checks, email)
+
+    async def _insert_once(
+        self, request: JoinRequest, checks: Sequence[LimitCheck], email: str | None
+    ) -> joins.JoinOutcome:
+        now = self._limits.clock()
+        if email is None:
             async with self._database.single_statement() as connection:
                 return await joins.join(connection=connection, request=request, limit_checks=checks, now=now)
+        # With an email address: kept in the join's own transaction (one more statement), so an entry
+        # never exists without the address its guest gave.
+        async with self._database.transaction() as connection:
+            outcome = await joins.join(connection=connection, request=request, limit_checks=checks, now=now)
+            if outcome.created:
+                await emails.attach(connection=connection, entry_id=outcome.entry.id, email=email)
+            return outcome
 
     async def get_entry(self, *, slug: str, entry_id: uuid.UUID) -> Entry:
         async with self._database.snapshot() as connection:

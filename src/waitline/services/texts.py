@@ -10,7 +10,7 @@ from waitline.domain.message import DEFAULT_TEXTS, MessageKind, NoticePolicy, re
 from waitline.store import holds, texts
 from waitline.store.engine import Database
 
-CHANNELS = ("sms",)
+CHANNELS = ("sms", "email")
 MAX_TEXT_CHARS = 480  # three SMS segments
 MAX_HOLD_MINUTES = 120
 MAX_ALMOST_UP = 20

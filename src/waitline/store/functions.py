@@ -19,6 +19,7 @@ FUNCTIONS = (
     "waitline_join",
     "waitline_call_next",
     "waitline_enqueue_messages",
+    "waitline_channel_twins",
 )
 
 

@@ -50,6 +50,7 @@ async def join_queue(
         mobile=body.mobile_number,
         party_size=body.party_size,
         idempotency_key=body.idempotency_key or idempotency_key_header,
+        email=body.email,
     )
     if not result.created:
         response.status_code = status.HTTP_200_OK

@@ -103,7 +103,9 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
         # Quotes recorded and calibrations learnt off the request path; what is queued is written at stop.
         stoppable.append(asyncio.create_task(services.estimates.run()))
         tasks = [asyncio.create_task(_sweep_rate_limits(services, clock))]
-        if settings.notify_in_process and settings.twilio_configured:
+        if settings.notify_in_process and (
+            settings.twilio_configured or settings.mail_configured or settings.web_push
+        ):
             stoppable.append(asyncio.create_task(notifier.run(stop_notifier)))
         elif settings.notify_in_process:
             # No channel to send on: only the hold window's automatic no-shows to look after.

@@ -17,8 +17,8 @@ from typing import Annotated, Any
 
 import segno
 from fastapi import APIRouter, Depends, Request, Response
-from fastapi.responses import JSONResponse, RedirectResponse
-from pydantic import BaseModel, Field, StringConstraints, ValidationError
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
+from pydantic import BaseModel, Field, StringConstraints, ValidationError, field_validator
 
 from waitline import phone
 from waitline.domain import (
@@ -32,14 +32,26 @@ from waitline.domain import (
     WaitlineError,
 )
 from waitline.language import N_, clock_time, day_of_year, translate
+from waitline.push import Subscription
 from waitline.services import Services
 from waitline.web import csrf, languages, live
 from waitline.web.dependencies import ClientIP, ServicesDep, Slug
-from waitline.web.problems import status_of
-from waitline.web.rendering import PageRoute, Pages, PagesDep, wants_json
-from waitline.web.schemas import GuestName, IdempotencyKey
+from waitline.web.problems import problem_response, status_of
+from waitline.web.rendering import STATIC_DIRECTORY, PageRoute, Pages, PagesDep, wants_json
+from waitline.web.schemas import EmailAddress, GuestName, IdempotencyKey
 
 router = APIRouter(route_class=PageRoute, dependencies=[Depends(csrf.protect)], include_in_schema=False)
+
+
+@router.get("/sw.js")
+async def service_worker() -> Response:
+    """The service worker for web push, at the root so that its scope is the whole site (declared before
+    ``/{slug}``, which would take the path otherwise)."""
+    return FileResponse(
+        STATIC_DIRECTORY / "sw.js",
+        media_type="text/javascript",
+        headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": "/"},
+    )
 
 
 # --- joining ----------------------------------------------------------------------------------------------
@@ -50,6 +62,12 @@ class JoinForm(BaseModel):
     mobile: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=40)]
     party_size: Annotated[int, Field(ge=1, le=MAX_PARTY_SIZE)]
     idempotency_key: IdempotencyKey | None = None
+    email: EmailAddress | None = None
+
+    @field_validator("email", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
 
 # Message ids (English); the guest reads them in their language (``_refusal``, ``_attempt_join``).
@@ -58,6 +76,7 @@ _FIELD_MESSAGES = {
     "mobile": N_("Please enter your mobile number."),
     "party_size": N_("Please choose a party size from 1 to %(max)s."),
     "idempotency_key": N_("This form is damaged. Please reload the page."),
+    "email": N_("Please enter an email address such as ada@example.com, or leave it empty."),
 }
 
 
@@ -189,6 +208,7 @@ async def _attempt_join(
             mobile=form.mobile,
             party_size=form.party_size,
             idempotency_key=form.idempotency_key,
+            email=form.email,
         )
     except RestaurantNotFound:
         raise
@@ -255,6 +275,8 @@ async def status_page(
     request: Request, slug: Slug, entry_id: uuid.UUID, services: ServicesDep, pages: PagesDep
 ) -> Response:
     context = await status_context(services=services, slug=slug, entry_id=entry_id)
+    # Web push on: the key the browser subscribes with (made once, kept); off: no opt-in button.
+    context["push_key"] = await services.pushes.public_key() if request.app.state.settings.web_push else None
     return pages.page(request, "status.html", in_language(request, context))
 
 
@@ -271,6 +293,37 @@ async def leave(slug: Slug, entry_id: uuid.UUID, services: ServicesDep) -> Respo
     with contextlib.suppress(TransitionNotAllowed):  # already seated, or left: the status page says which
         await services.queue.leave(slug=slug, entry_id=entry_id)
     return RedirectResponse(f"/{slug}/e/{entry_id}", status_code=303)
+
+
+class PushKeys(BaseModel):
+    p256dh: Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_=-]+$")]
+    auth: Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_=-]+$")]
+
+
+class PushSubscriptionBody(BaseModel):
+    """What the browser's PushSubscription.toJSON() gives (expirationTime and the rest ignored)."""
+
+    endpoint: Annotated[str, StringConstraints(min_length=10, max_length=2000, pattern=r"^https?://\S+$")]
+    keys: PushKeys
+
+
+@router.post("/{slug}/e/{entry_id}/push")
+async def push_subscribe(
+    request: Request, slug: Slug, entry_id: uuid.UUID, services: ServicesDep
+) -> Response:
+    """ "Tell me when it's my turn": keep this browser's push subscription (JSON; X-CSRF-Token header)."""
+    try:
+        body = PushSubscriptionBody.model_validate_json(await request.body())
+    except ValidationError:
+        return problem_response(
+            status=422,
+            code="validation-failed",
+            title="Validation failed",
+            detail="Send the browser's PushSubscription as JSON: an http(s) endpoint, keys p256dh and auth.",
+        )
+    subscription = Subscription(body.endpoint, body.keys.p256dh, body.keys.auth)
+    kept = await services.pushes.subscribe(slug=slug, entry_id=entry_id, subscription=subscription)
+    return Response(status_code=204 if kept else 409)
 
 
 @router.post("/{slug}/e/{entry_id}/confirm")

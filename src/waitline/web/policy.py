@@ -46,6 +46,8 @@ ROUTES: dict[tuple[str, str], Action] = {
     ("GET", "/{slug}/e/{entry_id}"): Action.PUBLIC,
     ("GET", "/{slug}/e/{entry_id}/live"): Action.PUBLIC,
     ("POST", "/{slug}/e/{entry_id}/leave"): Action.PUBLIC,
+    ("POST", "/{slug}/e/{entry_id}/push"): Action.PUBLIC,  # web push opt-in (CSRF token in a header)
+    ("GET", "/sw.js"): Action.PUBLIC,
     ("GET", "/{slug}/board"): Action.PUBLIC,
     ("GET", "/{slug}/board/live"): Action.PUBLIC,
     ("GET", "/{slug}/qr.svg"): Action.PUBLIC,

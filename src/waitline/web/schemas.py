@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
 
+from waitline import mail
 from waitline.domain import (
     MAX_IDEMPOTENCY_KEY_LENGTH,
     MAX_NAME_LENGTH,
@@ -86,6 +87,21 @@ MobileNumber = Annotated[
         examples=["+14155550101", "07911 123456"],
     ),
 ]
+
+
+def _email_address(value: str) -> str:
+    value = value.strip()
+    if not mail.valid_address(value):
+        raise ValueError("must be an email address such as ada@example.com")
+    return value
+
+
+EmailAddress = Annotated[
+    str,
+    StringConstraints(min_length=3, max_length=mail.MAX_ADDRESS),
+    AfterValidator(_email_address),
+    Field(description="Optional: messages go by email too", examples=["ada@example.com"]),
+]
 # Printable ASCII, as HTTP header values can carry it unchanged.
 IdempotencyKey = Annotated[
     str, StringConstraints(min_length=1, max_length=MAX_IDEMPOTENCY_KEY_LENGTH, pattern=r"^[\x21-\x7e]+$")
@@ -109,6 +125,7 @@ class JoinBody(ApiModel):
     mobile_number: MobileNumber
     party_size: PartySize
     idempotency_key: IdempotencyKey | None = None
+    email: EmailAddress | None = None
 
 
 class CallNextBody(ApiModel):

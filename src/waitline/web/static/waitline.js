@@ -252,6 +252,42 @@
     });
   }
 
+  // Web push (issue 9): one tap registers the service worker (/sw.js), asks for permission, subscribes with
+  // the server's VAPID key and sends the subscription; the worker then pushes even with this page closed.
+  function base64UrlBytes(text) {
+    const padded = (text + "===".slice((text.length + 3) % 4)).replace(/-/g, "+").replace(/_/g, "/");
+    return Uint8Array.from(atob(padded), (char) => char.charCodeAt(0));
+  }
+
+  function pushOptIn(card) {
+    const button = card.querySelector("#push-opt-in");
+    const show = (selector) => {
+      button.hidden = true;
+      card.querySelector(selector).hidden = false;
+    };
+    button.addEventListener("click", async () => {
+      try {
+        if (!("serviceWorker" in navigator) || !("PushManager" in window)) throw new Error("unsupported");
+        const registration = await navigator.serviceWorker.register("/sw.js", { scope: "/" });
+        if ((await Notification.requestPermission()) !== "granted") throw new Error("denied");
+        await navigator.serviceWorker.ready;
+        const subscription = await registration.pushManager.subscribe({
+          userVisibleOnly: true,
+          applicationServerKey: base64UrlBytes(card.dataset.pushKey),
+        });
+        const response = await fetch(card.dataset.pushUrl, {
+          method: "POST",
+          headers: { "Content-Type": "application/json", "X-CSRF-Token": card.dataset.csrf },
+          body: JSON.stringify(subscription.toJSON()),
+        });
+        if (!response.ok) throw new Error(`status ${response.status}`);
+        show("[data-push-done]");
+      } catch (error) {
+        show("[data-push-failed]");
+      }
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
     if (document.querySelector("[data-hold-deadline]") || document.getElementById("dashboard-live")) {
       window.setInterval(holdCountdowns, 1000);
@@ -259,6 +295,7 @@
     document.querySelectorAll("[data-live]").forEach(live);
     document.querySelectorAll("[data-place-of]").forEach(statusPage);
     document.querySelectorAll("form[data-join]").forEach(joinPage);
+    document.querySelectorAll("[data-push-key]").forEach(pushOptIn);
     document.querySelectorAll("[data-print]").forEach((button) => {
       button.addEventListener("click", () => window.print());
     });
