@@ -25,7 +25,7 @@ import uvicorn
 
 from waitline import auth
 from waitline.config import Settings
-from waitline.domain import RESERVED_SLUGS, SLUG_PATTERN, RestaurantNotFound, WaitlineError
+from waitline.domain import RESERVED_SLUGS, SLUG_PATTERN, RestaurantNotFound, Role, WaitlineError
 from waitline.observability import MessageMetrics, Metrics, configure_logging
 from waitline.services import Services
 from waitline.services.notifier import build_notifier
@@ -307,8 +307,9 @@ def demo(host: str, port: int) -> None:
             found = await services.restaurants.get(slug=DEMO_SLUG)
         except RestaurantNotFound:
             found = await services.restaurants.create(slug=DEMO_SLUG, name="Demo Bistro", default_region="US")
+        # A manager: the dashboard, and the location's texts and analytics pages too.
         await services.accounts.create_staff(
-            slug=DEMO_SLUG, email=DEMO_STAFF_EMAIL, password=password, reset_existing=True
+            slug=DEMO_SLUG, email=DEMO_STAFF_EMAIL, password=password, reset_existing=True, role=Role.MANAGER
         )
         return str(found.id), await services.accounts.create_api_token(slug=DEMO_SLUG)
 
@@ -323,6 +324,7 @@ waitline is serving the demo restaurant on {settings.database_url}
     email:                  {DEMO_STAFF_EMAIL}
     password:               {password}
   Now-serving board (TV):   {base}/{DEMO_SLUG}/board
+  Analytics (same login):   {base}/staff/{DEMO_SLUG}/analytics
 
   Guest API:    {base}/api/public/{DEMO_SLUG}
   API docs:     {base}/docs
