@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, expect, sync_playwright
 
 from tests.conftest import ARTIFACTS, CLIENT_IP
@@ -146,3 +147,16 @@ def signed_in_dashboard(context: BrowserContext, console: Console, base_url: str
 def waiting_count(base_url: str, slug: str) -> int:
     count: int = httpx.get(f"{base_url}/api/public/{slug}").json()["waitingCount"]
     return count
+
+
+# The fixtures of the browser test modules (each imports them: one browser per module).
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with chromium() as started:
+        yield started
+
+
+@pytest.fixture
+def console() -> Iterator[Console]:
+    with watching_console() as watcher:
+        yield watcher

@@ -22,18 +22,14 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser import PHONE, TABLET, Console, chromium, watching_console
+from tests.browser import PHONE, TABLET, Console, browser, console
 from tests.conftest import Server, start_server, stop_server
 from tests.web_helpers import STAFF_PASSWORD
 
+__all__ = ["browser", "console"]  # fixtures
+
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 ZONE = "Europe/Paris"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as browser:
-        yield browser
 
 
 @pytest.fixture
@@ -48,12 +44,6 @@ def server(sqlite_url: str, tmp_path: Path) -> Iterator[Server]:
     server = start_server(sqlite_url, tmp_path / "server.log")
     yield server
     stop_server(server)
-
-
-@pytest.fixture
-def console() -> Iterator[Console]:
-    with watching_console() as watcher:
-        yield watcher
 
 
 def shoot(page: Page, name: str) -> None:

@@ -22,22 +22,18 @@ from tests.browser import (
     PHONE,
     TABLET,
     Console,
-    chromium,
+    browser,
+    console,
     set_up_restaurant,
     shoot,
     signed_in_dashboard,
-    watching_console,
 )
 from tests.conftest import Server, start_server, stop_server
 from waitline.config import Settings
 from waitline.domain import Role
 from waitline.store.engine import open_database
 
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as browser:
-        yield browser
+__all__ = ["browser", "console"]  # fixtures
 
 
 @pytest.fixture
@@ -52,12 +48,6 @@ def server(sqlite_url: str, tmp_path: Path) -> Iterator[Server]:
     started = start_server(sqlite_url, tmp_path / "server.log")
     yield started
     stop_server(started)
-
-
-@pytest.fixture
-def console() -> Iterator[Console]:
-    with watching_console() as watcher:
-        yield watcher
 
 
 def write_last_month(database_url: str, slug: str) -> int:

@@ -15,29 +15,19 @@ from tests.browser import (
     PHONE,
     TABLET,
     Console,
-    chromium,
+    browser,
+    console,
     join_as_guest,
     set_up_restaurant,
     shoot,
     signed_in_dashboard,
-    watching_console,
 )
 from tests.conftest import Server, start_server, stop_server
 from tests.twilio_standin import TwilioStandIn, twilio_standin
 
+__all__ = ["browser", "console"]  # fixtures
+
 pytestmark = pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as browser:
-        yield browser
-
-
-@pytest.fixture
-def console() -> Iterator[Console]:
-    with watching_console() as watcher:
-        yield watcher
 
 
 @pytest.fixture
