@@ -1,5 +1,6 @@
-"""A PostgreSQL for the tests: the one named by WAITLINE_TEST_POSTGRES_URL, else the local server on 5432,
-else a throwaway server started from the installed binaries (never a skip).
+"""A PostgreSQL for the tests: the one named by WAITLINE_TEST_POSTGRES_URL, else the local server on 5432
+(in a run on one process), else a throwaway server started from the installed binaries (never a skip); each
+pytest-xdist worker starts its own.
 
 ``PostgresServer`` is the one private server of the project: the suite's throwaway one, the outage tests'
 (which stop and restart it) and the bench's (tuned, with its own settings) are all made by it."""
@@ -8,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import glob
+import itertools
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -23,11 +26,26 @@ import asyncpg
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
+# Ports for the servers the tests start, below the kernel's ephemeral range (32768 and up), so that no
+# outgoing connection can take one between our choosing it and the server binding it; and a range per
+# pytest-xdist worker, so that two workers never choose the same one.
+PORTS_PER_WORKER = 2000
+FIRST_PORT = 12000
+_next_port = itertools.count(random.randrange(PORTS_PER_WORKER))
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    base = FIRST_PORT + PORTS_PER_WORKER * (int(worker) if worker.isdigit() else 0)
+    for _ in range(PORTS_PER_WORKER):
+        port = base + next(_next_port) % PORTS_PER_WORKER
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # taken, or still in TIME_WAIT
+            return port
+    raise RuntimeError(f"no free port in {base}..{base + PORTS_PER_WORKER - 1}")
 
 
 def answers(url: str) -> bool:
