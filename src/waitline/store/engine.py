@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from waitline.config import Settings
 from waitline.domain import ServiceUnavailable, UnstorableInput
-from waitline.store.sqlite_writer import ProcessWriterGate
+from waitline.store.sqlite_writer import FLOCK_AVAILABLE, ProcessWriterGate
 
 _READ_ONLY = "waitline_read_only"
 
@@ -186,7 +186,8 @@ class Database:
         # ... and across processes they queue in the kernel (store/sqlite_writer.py), not in SQLite's busy
         # handler's sleeps.
         path = engine.url.database if self._writer is not None else None
-        self._gate = ProcessWriterGate(path) if path and path != ":memory:" else None
+        gated = FLOCK_AVAILABLE and bool(path) and path != ":memory:"
+        self._gate = ProcessWriterGate(path) if gated and path else None
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:

@@ -9,17 +9,23 @@ Here each process's writer first takes an exclusive ``flock`` on a file beside t
 (``<database>-writer``). A process that finds it taken waits in the kernel, in a thread, and is woken the
 moment the holder lets go: no polling, no idle gaps. SQLite's lock stays the real one (anything that does
 not pass here, a migration, the command line, still meets it with its busy timeout); this gate only orders
-the serving processes in front of it. Uncontended, it costs two system calls per transaction.
+the serving processes in front of it. Uncontended, it costs two system calls per transaction. Where there
+is no ``flock`` (Windows), there is no gate: SQLite's lock and busy handler serialise the processes as before.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
+import importlib.util
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+
+# POSIX only; imported where it exists.
+FLOCK_AVAILABLE = importlib.util.find_spec("fcntl") is not None
+if FLOCK_AVAILABLE:
+    import fcntl
 
 
 class ProcessWriterGate:
