@@ -1,5 +1,6 @@
-"""A real server's log: JSON lines, one ``request`` event per request and one event per queue operation,
-tied together by the request id (the client's X-Request-ID when it is sane, else a generated one).
+"""A real server's log: JSON lines, ONE ``request`` event per request, which also carries what the request's
+queue operation did (operation, outcome, entry, token), and the request id (the client's X-Request-ID when it
+is sane, else a generated one).
 
 Guests' names are never logged and their mobile numbers only masked.
 """
@@ -51,7 +52,7 @@ def the_one(events: list[dict[str, Any]], name: str, request_id: str) -> dict[st
     return found[0]
 
 
-async def test_each_request_and_queue_operation_is_one_json_event_carrying_the_request_id(
+async def test_each_request_is_one_json_event_carrying_the_request_id_and_its_queue_operation(
     server: Server, restaurant: StaffRestaurant
 ) -> None:
     body = join_body(23, name=GUEST_NAME, idempotencyKey="log-key")
@@ -102,20 +103,44 @@ async def test_each_request_and_queue_operation_is_one_json_event_carrying_the_r
         assert event["level"] == "info" and event["timestamp"]
     assert requests["req-entry"]["entry_id"] == entry_id
 
-    # One event per queue operation, carrying its request's id, the entry and its token.
-    join = the_one(events, "queue.join", "req-join")
-    assert (join["entry_id"], join["token"], join["outcome"]) == (entry_id, 1, "created")
+    # The queue operation's outcome is in its request's event, not in an event of its own.
+    join = requests["req-join"]
+    assert (join["operation"], join["entry_id"], join["token"], join["outcome"]) == (
+        "join",
+        entry_id,
+        1,
+        "created",
+    )
     assert join["mobile"] == "+1415*****23"
-    replay = the_one(events, "queue.join", "req-replay")
-    assert (replay["entry_id"], replay["token"], replay["outcome"]) == (entry_id, 1, "replayed")
-    call = the_one(events, "queue.call_next", "req-call")
-    assert (call["entry_id"], call["token"], call["outcome"]) == (entry_id, 1, "called")
-    assert the_one(events, "queue.call_next", "req-empty")["outcome"] == "empty"
-    seat = the_one(events, "queue.transition", "req-seat")
-    assert (seat["entry_id"], seat["token"]) == (entry_id, 1)
-    assert (seat["action"], seat["status"]) == ("seat", "seated")
-    queue_events = [e for e in events if str(e["event"]).startswith("queue.")]
-    assert len(queue_events) == 5, queue_events
+    assert join["entry_status"] == "waiting"
+    replay = requests["req-replay"]
+    assert (replay["operation"], replay["entry_id"], replay["token"], replay["outcome"]) == (
+        "join",
+        entry_id,
+        1,
+        "replayed",
+    )
+    call = requests["req-call"]
+    assert (call["operation"], call["entry_id"], call["token"], call["outcome"]) == (
+        "call_next",
+        entry_id,
+        1,
+        "called",
+    )
+    empty = requests["req-empty"]
+    assert (empty["operation"], empty["outcome"]) == ("call_next", "empty")
+    seat = requests["req-seat"]
+    assert (seat["operation"], seat["entry_id"], seat["token"], seat["entry_status"]) == (
+        "seat",
+        entry_id,
+        1,
+        "seated",
+    )
+    assert "operation" not in requests["req-entry"] and "operation" not in requests["req-missing"]
+    ours_queue_events = [
+        e for e in events if str(e["event"]).startswith("queue.") and e.get("request_id") in ours
+    ]
+    assert ours_queue_events == []
 
     # The guest's name is nowhere, nor the full number.
     output = server.output()

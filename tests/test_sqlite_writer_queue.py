@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from waitline.config import Settings
-from waitline.store.engine import open_database
+from waitline.store.engine import Database, open_database
 
 pytestmark = pytest.mark.anyio
 
@@ -47,3 +47,38 @@ async def test_reads_do_not_wait_for_the_writer(sqlite_database_url: str) -> Non
             assert (await reader.execute(text("SELECT 1"))).scalar_one() == 1
     finally:
         await database.dispose()
+
+
+async def test_writers_of_two_processes_take_turns_and_one_that_gives_up_leaves_the_gate_free(
+    sqlite_database_url: str,
+) -> None:
+    """Two Database objects on one file open the gate file twice: to ``flock`` they are two processes."""
+    first = open_database(Settings(database_url=sqlite_database_url))
+    second = open_database(Settings(database_url=sqlite_database_url))
+    order: list[str] = []
+
+    async def write(database: Database, name: str) -> None:
+        async with database.transaction() as connection:
+            await connection.execute(text("SELECT 1"))
+            order.append(name)
+
+    try:
+        async with first.transaction():
+            order.append("first")
+            # The other process's writer waits (in the kernel) while this one holds the gate...
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(0.2):
+                    await write(second, "gave up")
+        # ...and the one that gave up took nothing with it: this process writes again.
+        await asyncio.wait_for(write(first, "first again"), timeout=10)
+        async with first.transaction():
+            waiting = asyncio.create_task(write(second, "second"))
+            await asyncio.sleep(0.1)
+            assert not waiting.done()
+        # A waiting writer goes as soon as the gate is let go.
+        await asyncio.wait_for(waiting, timeout=10)
+    finally:
+        await first.dispose()
+        await second.dispose()
+
+    assert order == ["first", "first again", "second"]

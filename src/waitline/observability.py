@@ -11,7 +11,9 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import structlog
@@ -194,7 +196,7 @@ class MessageMetrics:
         self._metrics.outbox_oldest_age.set(seconds)
 
 
-# The ``queue.*`` log event of each use case's action.
+# The ``queue.*`` log event of each use case's action, when no request is there to carry it.
 _LOG_EVENTS = {
     "join": "queue.join",
     "call_next": "queue.call_next",
@@ -204,9 +206,38 @@ _LOG_EVENTS = {
 _TRANSITIONS = frozenset({"seat", "no-show", "cancel", "leave"})
 
 
+class RequestOutcome:
+    """What the use case a request ran did, for that request's one log event (web/telemetry.py): one line
+    per request instead of a request line and a ``queue.*`` line, each rendered and written on its own."""
+
+    __slots__ = ("fields", "open")
+
+    def __init__(self) -> None:
+        self.fields: dict[str, Any] = {}
+        # Until the request's event is written; anything observed after (a task the request started) is
+        # logged on its own.
+        self.open = True
+
+
+_REQUEST_OUTCOME: ContextVar[RequestOutcome | None] = ContextVar("waitline_request_outcome", default=None)
+
+
+@contextmanager
+def request_outcome() -> Iterator[RequestOutcome]:
+    """Within: the use case's outcome goes to the request's event, not to a ``queue.*`` event of its own."""
+    outcome = RequestOutcome()
+    token = _REQUEST_OUTCOME.set(outcome)
+    try:
+        yield outcome
+    finally:
+        outcome.open = False
+        _REQUEST_OUTCOME.reset(token)
+
+
 class OutcomeRecorder:
-    """Counts and logs each use case's outcome (an observer of the services): one metric increment and one
-    ``queue.*`` event per use case, whichever page or API route ran it."""
+    """Counts and logs each use case's outcome (an observer of the services): one metric increment per use
+    case, whichever page or API route ran it; its fields go into the request's log event, or into a
+    ``queue.*`` event of their own off a request (background tasks, the command line)."""
 
     def __init__(self, metrics: Metrics) -> None:
         self._metrics = metrics
@@ -229,9 +260,18 @@ class OutcomeRecorder:
         fields: dict[str, Any] = {"outcome": outcome.result, **outcome.fields}
         if outcome.restaurant_id is not None:
             fields["restaurant_id"] = str(outcome.restaurant_id)
-        if outcome.entry is not None:
-            entry = outcome.entry
-            fields.update(entry_id=str(entry.id), token=entry.token_number, status=entry.status.value)
+        entry = outcome.entry
+        if entry is not None:
+            fields.update(entry_id=str(entry.id), token=entry.token_number)
+        request = _REQUEST_OUTCOME.get()
+        if request is not None and request.open and "operation" not in request.fields:
+            # The request's own ``status`` is its HTTP status: the entry's is ``entry_status`` there.
+            if entry is not None:
+                fields["entry_status"] = entry.status.value
+            request.fields.update(operation=outcome.action, **fields)
+            return
+        if entry is not None:
+            fields["status"] = entry.status.value
         if outcome.action in _TRANSITIONS:
             self._log.info("queue.transition", action=outcome.action, **fields)
         else:

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from waitline.config import Settings
 from waitline.domain import ServiceUnavailable, UnstorableInput
+from waitline.store.sqlite_writer import FLOCK_AVAILABLE, ProcessWriterGate
 
 _READ_ONLY = "waitline_read_only"
 
@@ -182,6 +183,11 @@ class Database:
         # lock with growing sleeps (its busy handler), unfairly: seconds of p99 at 32 clients. Processes
         # (--workers) still meet at SQLite's lock: one writer per process waits there, not every request.
         self._writer = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+        # ... and across processes they queue in the kernel (store/sqlite_writer.py), not in SQLite's busy
+        # handler's sleeps.
+        path = engine.url.database if self._writer is not None else None
+        gated = FLOCK_AVAILABLE and bool(path) and path != ":memory:"
+        self._gate = ProcessWriterGate(path) if gated and path else None
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
@@ -190,7 +196,8 @@ class Database:
             async with self._guard(), self.engine.begin() as connection:
                 yield connection
             return
-        async with self._guard(), self._writer, self.engine.begin() as connection:
+        gate = self._gate.held() if self._gate is not None else contextlib.nullcontext()
+        async with self._guard(), self._writer, gate, self.engine.begin() as connection:
             yield connection
 
     @asynccontextmanager
@@ -269,6 +276,8 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self._gate is not None:
+            self._gate.close()
 
 
 def open_database(settings: Settings) -> Database:

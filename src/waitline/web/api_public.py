@@ -9,6 +9,7 @@ from fastapi import APIRouter, Header, Response, status
 from fastapi.exceptions import RequestValidationError
 
 from waitline.web.dependencies import ClientIP, ServicesDep, Slug
+from waitline.web.model_response import ModelResponse
 from waitline.web.problems import documented, rate_limit_headers
 from waitline.web.schemas import EntryOut, IdempotencyKey, JoinBody, QueueSummaryOut
 
@@ -23,6 +24,7 @@ async def get_queue_summary(slug: Slug, services: ServicesDep) -> QueueSummaryOu
 @router.post(
     "/{slug}/queue",
     status_code=status.HTTP_201_CREATED,
+    response_model=EntryOut,
     responses=documented(
         400,
         404,
@@ -34,11 +36,10 @@ async def get_queue_summary(slug: Slug, services: ServicesDep) -> QueueSummaryOu
 async def join_queue(
     slug: Slug,
     body: JoinBody,
-    response: Response,
     services: ServicesDep,
     client_ip: ClientIP,
     idempotency_key_header: Annotated[IdempotencyKey | None, Header(alias="Idempotency-Key")] = None,
-) -> EntryOut:
+) -> Response:
     if body.idempotency_key and idempotency_key_header and body.idempotency_key != idempotency_key_header:
         raise RequestValidationError(
             [{"loc": ("header", "Idempotency-Key"), "msg": "differs from idempotencyKey in the body"}]
@@ -52,17 +53,19 @@ async def join_queue(
         idempotency_key=body.idempotency_key or idempotency_key_header,
         email=body.email,
     )
-    if not result.created:
-        response.status_code = status.HTTP_200_OK
-        response.headers["Idempotent-Replayed"] = "true"
+    headers = {} if result.created else {"Idempotent-Replayed": "true"}
     if result.rate_limit is not None:
-        response.headers.update(rate_limit_headers(result.rate_limit))
-    return EntryOut.of(result.entry)
+        headers.update(rate_limit_headers(result.rate_limit))
+    return ModelResponse(
+        EntryOut.of(result.entry),
+        status_code=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,
+        headers=headers,
+    )
 
 
-@router.get("/{slug}/queue/{entry_id}", responses=documented(404))
-async def get_entry(slug: Slug, entry_id: uuid.UUID, services: ServicesDep) -> EntryOut:
-    return EntryOut.of(await services.queue.get_entry(slug=slug, entry_id=entry_id))
+@router.get("/{slug}/queue/{entry_id}", response_model=EntryOut, responses=documented(404))
+async def get_entry(slug: Slug, entry_id: uuid.UUID, services: ServicesDep) -> Response:
+    return ModelResponse(EntryOut.of(await services.queue.get_entry(slug=slug, entry_id=entry_id)))
 
 
 @router.delete("/{slug}/queue/{entry_id}", responses=documented(404, 409))

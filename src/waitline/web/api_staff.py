@@ -8,7 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query, Response, status
 
 from waitline.domain import ACTIVE_STATUSES, Status, Transition
-from waitline.web.dependencies import Caller, ServicesDep, StaffCaller
+from waitline.web.dependencies import BearerCaller, Caller, ServicesDep, StaffCaller
+from waitline.web.model_response import ModelResponse
 from waitline.web.problems import documented
 from waitline.web.schemas import CallNextBody, RestaurantOut, StaffEntryList, StaffEntryOut, StatusFilter
 
@@ -28,18 +29,19 @@ _STATUS_FILTERS: dict[str, frozenset[Status]] = {
     responses=documented(400, 401, 403, 404, _204={"description": "Nobody (that fits) is waiting"}),
 )
 async def call_next(
-    caller: StaffCaller,
+    caller: BearerCaller,
     services: ServicesDep,
     body: Annotated[CallNextBody | None, Body()] = None,
-) -> StaffEntryOut | Response:
-    entry = await services.queue.call_next(
+) -> Response:
+    # The token is checked in the claim's own statement: one round trip (web/policy.py CHECKED_IN_STATEMENT).
+    entry = await services.queue.call_next_by_token(
         restaurant_id=caller.restaurant_id,
+        bearer=caller.bearer,
         max_party_size=body.max_party_size if body else None,
-        actor=caller.actor,
     )
     if entry is None:
         return Response(status_code=status.HTTP_204_NO_CONTENT)
-    return StaffEntryOut.of(entry)
+    return ModelResponse(StaffEntryOut.of(entry))
 
 
 @router.get("/queue", responses=documented(401, 403, 404))

@@ -16,7 +16,15 @@ from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
 
-from waitline.domain import SLUG_PATTERN, Action, NotAuthenticated, NotPermitted, RestaurantNotFound, permits
+from waitline.domain import (
+    SLUG_PATTERN,
+    Action,
+    NotAuthenticated,
+    NotPermitted,
+    RestaurantNotFound,
+    Role,
+    permits,
+)
 from waitline.services import Services
 from waitline.services.access import Credentials, Grant
 from waitline.web import session_cookies
@@ -104,11 +112,22 @@ ROUTES: dict[tuple[str, str], Action] = {
     ("POST", f"{_LOCATION}/tokens/{{token_id}}/revoke"): Action.MANAGE_TOKENS,
 }
 
+# Routes whose use case checks the bearer token in its own statement (one round trip, not a lookup and then
+# the change): here only that there is one. The statement refuses as ``Access.authorise`` would (401: no
+# such token; 403: another restaurant's); the handler hands the token on (web/dependencies.py TokenCaller).
+CHECKED_IN_STATEMENT = frozenset({("POST", f"{_API}/queue/call-next")})
+# What the statement checks is the token's restaurant, not a role: every token (a host) must be allowed.
+assert all(
+    path.startswith("/api/") and permits(Role.HOST, ROUTES[method, path])
+    for method, path in CHECKED_IN_STATEMENT
+)
+
 # Event streams end quietly instead of redirecting: the dependency hands them a refused grant to answer.
 _UUID = TypeAdapter(uuid.UUID)
 STREAMS = frozenset({f"{_STAFF}/live"})
 REFUSED = Grant(principal=None, restaurant=None, role=None)
 OPEN = REFUSED  # the same emptiness: no principal, no location (for routes anyone may use)
+PENDING = REFUSED  # and again: for CHECKED_IN_STATEMENT, whose grant the use case's statement decides
 
 
 def credentials_of(request: Request, path: str) -> Credentials:
@@ -131,6 +150,11 @@ async def check(request: Request) -> Grant:
         raise NotPermitted("This route has no access policy.")
     if permits(None, action):
         return OPEN
+    if (method, path) in CHECKED_IN_STATEMENT:
+        _restaurant_id(request)  # a malformed id: the same 422 as on every other route
+        if not credentials_of(request, path).bearer:
+            raise NotAuthenticated()
+        return PENDING
     services: Services = request.app.state.services
     return await services.access.authorise(
         action=action,

@@ -2,7 +2,8 @@
 
 A pure ASGI middleware, so that it also sees the responses error handlers and other middleware produce.
 What a request did to a queue is counted by the services' observer (observability.OutcomeRecorder), not
-here: a route and a status code do not say whether call-next called anyone.
+here: a route and a status code do not say whether call-next called anyone. The observer hands what it saw
+(operation, outcome, entry, token) to this request's event: one line per request, not one more per use case.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from waitline.config import IPNetwork
-from waitline.observability import Metrics
+from waitline.observability import Metrics, RequestOutcome, request_outcome
 from waitline.web import problems
 from waitline.web.client_ip import client_ip
 
@@ -26,6 +27,8 @@ REQUEST_ID_HEADER = b"x-request-id"
 _ACCEPTABLE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
 
 _log = structlog.get_logger("waitline.request")
+# The request event's own fields, which an outcome's fields never replace (its entry id may fill in one).
+_OWN = frozenset({"method", "route", "status", "duration_ms", "restaurant", "client"})
 
 
 class PoolStatus(Protocol):
@@ -85,7 +88,7 @@ class TelemetryMiddleware:
                 message["headers"] = [*message["headers"], (REQUEST_ID_HEADER, request_id.encode())]
             await send(message)
 
-        with structlog.contextvars.bound_contextvars(request_id=request_id):
+        with structlog.contextvars.bound_contextvars(request_id=request_id), request_outcome() as outcome:
             try:
                 await self.app(scope, receive, send_with_request_id)
             except asyncio.CancelledError:
@@ -95,9 +98,9 @@ class TelemetryMiddleware:
                     await _shutting_down(scope, receive, send_with_request_id)
                 raise
             finally:
-                self._record(scope, status, time.perf_counter() - started)
+                self._record(scope, status, time.perf_counter() - started, outcome)
 
-    def _record(self, scope: Scope, status: int, duration: float) -> None:
+    def _record(self, scope: Scope, status: int, duration: float, outcome: RequestOutcome) -> None:
         route = scope.get("route")
         template = getattr(route, "path", None) or "unmatched"
         key = (template, scope["method"], status)
@@ -114,16 +117,19 @@ class TelemetryMiddleware:
             self._pool_in_use = in_use
             self.metrics.pool_in_use.set(in_use)
         params: dict[str, Any] = scope.get("path_params", {})
-        _log.info(
-            "request",
-            method=scope["method"],
-            route=template,
-            status=status,
-            duration_ms=round(duration * 1000, 2),
-            restaurant=params.get("slug") or params.get("restaurantId"),
-            entry_id=params.get("entry_id"),
-            client=scope["waitline.client_ip"],
-        )
+        fields: dict[str, Any] = {
+            "method": scope["method"],
+            "route": template,
+            "status": status,
+            "duration_ms": round(duration * 1000, 2),
+            "restaurant": params.get("slug") or params.get("restaurantId"),
+            "entry_id": params.get("entry_id"),
+            "client": scope["waitline.client_ip"],
+        }
+        outcome.open = False
+        # The use case's fields last: a join's entry id is known only from its outcome.
+        fields.update((key, value) for key, value in outcome.fields.items() if key not in _OWN)
+        _log.info("request", **fields)
 
 
 async def _shutting_down(scope: Scope, receive: Receive, send: Send) -> None:
