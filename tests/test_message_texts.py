@@ -10,7 +10,8 @@ from tests.notify_helpers import drain, join, notifier, outbox_rows, standin
 from tests.twilio_standin import TwilioStandIn
 from tests.web_helpers import create_staff, csrf_token, sign_in
 from waitline.domain import Role
-from waitline.domain.message import DEFAULT_TEXTS, MessageKind
+from waitline.domain.message import MessageKind
+from waitline.message_texts import DEFAULT_TEXTS
 from waitline.services import Services
 from waitline.services.texts import CHANNELS
 from waitline.store.engine import Database

@@ -28,17 +28,8 @@ import structlog
 
 from waitline import mail, phone
 from waitline.config import Settings
-from waitline.domain.message import (
-    DEFAULT_TEXTS,
-    EMAIL_SUBJECTS,
-    Accepted,
-    Message,
-    MessageKind,
-    Refused,
-    SendResult,
-    TryLater,
-    render,
-)
+from waitline.domain.message import Accepted, Message, MessageKind, Refused, SendResult, TryLater
+from waitline.message_texts import default_text, fill, subject
 from waitline.push import Subscription, WebPush
 from waitline.services.outcomes import Outcome
 from waitline.services.pushes import Pushes
@@ -252,8 +243,10 @@ class Notifier:
             await self._settle(message, claim_id, "skipped", "the number opted out (STOP)", attempted=False)
             return
         link = f"{self._policy.public_url.rstrip('/')}/{context.slug}/e/{message.entry_id}"
-        template = context.own_text or DEFAULT_TEXTS[message.kind]
-        body = render(template, outbox.context_values(context, link=link))
+        if context.chose_language:
+            link += f"?lang={context.language}"  # the page opens in the language the guest joined in
+        template = context.own_text or default_text(message.kind, context.language)
+        body = fill(template, outbox.context_values(context, link=link), context.language)
         if message.channel == "email":
             await self._deliver_mail(message, context, body, claim_id)
             return
@@ -284,7 +277,7 @@ class Notifier:
         host = self._policy.mail_domain or "waitline.invalid"
         result = await self._mail.send(
             to=message.recipient,
-            subject=EMAIL_SUBJECTS[message.kind].format(restaurant=context.restaurant_name),
+            subject=subject(message.kind, context.language, restaurant=context.restaurant_name),
             body=body,
             message_id=f"<outbox-{message.id}@{host}>",
         )
@@ -302,7 +295,7 @@ class Notifier:
             return
         result = await self._push.send(
             subscription=Subscription(*found),
-            title=EMAIL_SUBJECTS[message.kind].format(restaurant=context.restaurant_name),
+            title=subject(message.kind, context.language, restaurant=context.restaurant_name),
             body=body,
             url=link,
         )

@@ -51,6 +51,7 @@ async def join_queue(
         party_size=body.party_size,
         idempotency_key=body.idempotency_key or idempotency_key_header,
         email=body.email,
+        language=body.language,
     )
     if not result.created:
         response.status_code = status.HTTP_200_OK
