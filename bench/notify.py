@@ -74,8 +74,9 @@ async def backlog(url: str) -> int:
         await database.dispose()
 
 
-async def drained(urls: list[str], within: float = 60.0) -> None:
-    """Until no outbox has a message waiting (or ``within`` seconds)."""
+async def drained(urls: list[str], within: float = 20.0) -> None:
+    """Until no outbox has a message waiting (or ``within`` seconds: a worker starved by a loaded machine may
+    not get there)."""
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         if sum([await backlog(url) for url in urls]) == 0:
