@@ -9,7 +9,6 @@ import email
 import os
 import signal
 import subprocess
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from email.message import Message as MailMessage
@@ -21,7 +20,7 @@ from aiosmtpd.smtp import SMTP
 
 from tests.conftest import LIMITS_OFF, make_restaurant
 from tests.notify_helpers import join, outbox_rows
-from tests.test_notification_workers_killed import wait_for
+from tests.test_notification_workers_killed import wait_for, worker_process
 from waitline.services import Services
 from waitline.store.engine import Database
 
@@ -69,15 +68,8 @@ def start_worker(database_url: str, port: int, log: Path) -> subprocess.Popen[by
         "WAITLINE_NOTIFY_BACKOFF_SECONDS": "0.05",
         "WAITLINE_LOG_JSON": "true",
     }
-    for name in ("PROMETHEUS_MULTIPROC_DIR", "WAITLINE_TWILIO_ACCOUNT_SID"):
-        environment.pop(name, None)
-    with log.open("ab") as output:
-        return subprocess.Popen(
-            [sys.executable, "-m", "waitline", "worker"],
-            env=environment,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
+    environment.pop("WAITLINE_TWILIO_ACCOUNT_SID", None)
+    return worker_process(environment, log)
 
 
 async def test_a_worker_killed_while_the_smtp_server_holds_its_answer_sends_the_email_after_a_restart(
