@@ -7,6 +7,12 @@ Joins run closed-loop from ``--clients`` clients over 50 restaurants, in alterna
 
 - ``on`` / ``off``: every restaurant's ``notify`` on (each join also writes its outbox row, and the worker
   sends it) or off (no row, nothing sent). Target: throughput on >= 0.9 x off.
+- ``on, waitline worker``: a second server with its own database, ``WAITLINE_NOTIFY_IN_PROCESS=false``, and
+  the worker as a process of its own (``waitline worker``), as larger deployments run it.
+
+Each round starts with every outbox drained (a backlog left by the previous round would be sent during the
+next, on the same CPUs), and reports how many texts went out during it and how many were still waiting at
+its end: a worker that keeps up sends about as many texts as there were joins.
 - ``provider timing out``: notify on, the stand-in holding every send past the client's timeout, against
   ``on`` with the stand-in answering at once. Target: the join p95 unchanged (a join never waits on a send).
 """
@@ -57,6 +63,27 @@ async def set_notify(url: str, on: bool) -> None:
     await database.dispose()
 
 
+async def backlog(url: str) -> int:
+    """Messages not yet settled in the outbox."""
+    database = open_database(Settings(database_url=url))
+    try:
+        async with database.snapshot() as connection:
+            query = text("SELECT count(*) FROM outbox WHERE state IN ('pending', 'sending')")
+            return int((await connection.execute(query)).scalar_one())
+    finally:
+        await database.dispose()
+
+
+async def drained(urls: list[str], within: float = 20.0) -> None:
+    """Until no outbox has a message waiting (or ``within`` seconds: a worker starved by a loaded machine may
+    not get there)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if sum([await backlog(url) for url in urls]) == 0:
+            return
+        await asyncio.sleep(0.5)
+
+
 async def load(base_url: str, seconds: float, clients: int, offset: int) -> tuple[float, float, int]:
     """Joins per second, the p95 latency (ms) and the number of failures."""
     latencies: list[float] = []
@@ -86,9 +113,8 @@ async def load(base_url: str, seconds: float, clients: int, offset: int) -> tupl
     return len(latencies) / elapsed, p95, failures
 
 
-def serve(url: str, standin: TwilioStandIn, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = postgres.free_port()
-    env = {
+def environment(url: str, standin: TwilioStandIn, **extra: str) -> dict[str, str]:
+    return {
         **os.environ,
         **standin.env(),
         "WAITLINE_DATABASE_URL": url,
@@ -96,7 +122,26 @@ def serve(url: str, standin: TwilioStandIn, log: Path) -> tuple[subprocess.Popen
         "WAITLINE_RATE_LIMIT_PER_MOBILE": "off",
         "WAITLINE_TWILIO_TIMEOUT_SECONDS": "2",
         "WAITLINE_LOG_LEVEL": "WARNING",
+        **extra,
     }
+
+
+def start_worker(url: str, standin: TwilioStandIn, log: Path) -> subprocess.Popen[bytes]:
+    """``waitline worker``: the notification worker as a process of its own."""
+    with log.open("ab") as output:
+        return subprocess.Popen(
+            [sys.executable, "-m", "waitline", "worker"],
+            env=environment(url, standin),
+            stdout=output,
+            stderr=output,
+        )
+
+
+def serve(
+    url: str, standin: TwilioStandIn, log: Path, *, in_process: bool = True
+) -> tuple[subprocess.Popen[bytes], str]:
+    port = postgres.free_port()
+    env = environment(url, standin, WAITLINE_NOTIFY_IN_PROCESS="true" if in_process else "false")
     with log.open("ab") as output:
         process = subprocess.Popen(
             [sys.executable, "-m", "waitline", "serve", "--port", str(port)],
@@ -116,19 +161,27 @@ def serve(url: str, standin: TwilioStandIn, log: Path) -> tuple[subprocess.Popen
     raise RuntimeError(log.read_text())
 
 
+Result = tuple[float, float, int, int, int]  # joins/s, p95 ms, failed, texts sent during, backlog at end
+
+
 async def main(arguments: argparse.Namespace) -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-notify-"))
     admin = postgres.DEFAULT_URL
-    name = f"bench_notify_{uuid.uuid4().hex[:8]}"
+    names = [f"bench_notify_{uuid.uuid4().hex[:8]}" for _ in range(2)]
     if arguments.database == "postgresql":
-        await postgres.execute(admin, f"CREATE DATABASE {name}")
-        url = postgres.with_database(admin, name)
+        urls = []
+        for name in names:
+            await postgres.execute(admin, f"CREATE DATABASE {name}")
+            urls.append(postgres.with_database(admin, name))
     else:
-        url = f"sqlite:///{work}/bench.sqlite3"
-    await prepare(url)
-    results: dict[str, list[tuple[float, float, int]]] = {
+        urls = [f"sqlite:///{work}/{name}.sqlite3" for name in names]
+    url, separate_url = urls
+    for each in urls:
+        await prepare(each)
+    results: dict[str, list[Result]] = {
         "off": [],
         "on": [],
+        "on, waitline worker": [],
         "on, provider ok": [],
         "on, provider timing out": [],
     }
@@ -143,51 +196,72 @@ async def main(arguments: argparse.Namespace) -> None:
     def control(**fields: str) -> int:
         return int(httpx.post(f"{standin.base_url}/_control", data=fields).json()["accepted"])
 
+    load_before = os.getloadavg()
     process, base_url = serve(url, standin, work / "server.log")
+    separate, separate_base_url = serve(separate_url, standin, work / "server-2.log", in_process=False)
+    worker = start_worker(separate_url, standin, work / "worker.log")
+
+    async def measure(mode: str, target_url: str, target_base: str) -> None:
+        nonlocal offset
+        await drained(urls)
+        offset += 500_000
+        before = control(mode="timeout", hang="5") if mode.endswith("timing out") else control(mode="ok")
+        rate, p95, failed = await load(target_base, arguments.seconds, arguments.clients, offset)
+        sent = control() - before
+        results[mode].append((rate, p95, failed, sent, await backlog(target_url)))
+
     try:
+        await set_notify(separate_url, True)
         for _ in range(arguments.rounds):
-            for mode in ("off", "on"):
+            for mode in ("off", "on", "on, waitline worker"):
                 await set_notify(url, mode == "on")
-                offset += 500_000
-                results[mode].append(await load(base_url, arguments.seconds, arguments.clients, offset))
+                await measure(
+                    mode,
+                    separate_url if mode.endswith("worker") else url,
+                    (separate_base_url if mode.endswith("worker") else base_url),
+                )
         await set_notify(url, True)
         for _ in range(arguments.rounds):
             for mode in ("on, provider ok", "on, provider timing out"):
-                if mode.endswith("timing out"):
-                    control(mode="timeout", hang="5")
-                else:
-                    control(mode="ok")
-                offset += 500_000
-                results[mode].append(await load(base_url, arguments.seconds, arguments.clients, offset))
-        sent = control(mode="ok")
+                await measure(mode, url, base_url)
+        control(mode="ok")
+        await drained(urls)
+        sent = control()
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        for child in (process, separate, worker):
+            child.terminate()
+            child.wait(timeout=30)
         remote.kill()
         remote.wait()
+    load_after = os.getloadavg()
     if arguments.database == "postgresql":
-        await postgres.execute(admin, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        for name in names:
+            await postgres.execute(admin, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
-    def summary(mode: str) -> tuple[float, float, int]:
+    def summary(mode: str) -> tuple[float, float, int, int, int]:
         rows = results[mode]
         return (
             statistics.mean(r[0] for r in rows),
             statistics.mean(r[1] for r in rows),
             sum(r[2] for r in rows),
+            sum(r[3] for r in rows),
+            max(r[4] for r in rows),
         )
 
     print(
         f"bench.notify on {arguments.database}: {arguments.clients} clients, {arguments.rounds} rounds of "
-        f"{arguments.seconds} s per mode, {RESTAURANTS} restaurants; {sent} texts reached the stand-in"
+        f"{arguments.seconds} s per mode, {RESTAURANTS} restaurants; {sent} texts reached the stand-in; "
+        f"load average {load_before[0]:.1f} before, {load_after[0]:.1f} after"
     )
-    print("| mode | joins/s | p95 ms | failed |")
-    print("|---|---|---|---|")
+    print("| mode | joins/s | p95 ms | failed | texts sent during | most waiting at a round's end |")
+    print("|---|---|---|---|---|---|")
     for mode in results:
-        rate, p95, failed = summary(mode)
-        print(f"| {mode} | {rate:.0f} | {p95:.1f} | {failed} |")
-    on, off = summary("on"), summary("off")
+        rate, p95, failed, during, left = summary(mode)
+        print(f"| {mode} | {rate:.0f} | {p95:.1f} | {failed} | {during} | {left} |")
+    on, off, apart = summary("on"), summary("off"), summary("on, waitline worker")
     ok, slow = summary("on, provider ok"), summary("on, provider timing out")
-    print(f"throughput on/off: {on[0] / off[0]:.2f} (target >= 0.9)")
+    print(f"throughput on/off, worker in-process: {on[0] / off[0]:.2f} (target >= 0.9)")
+    print(f"throughput on/off, waitline worker process: {apart[0] / off[0]:.2f}")
     print(f"p95 provider timing out / ok: {slow[1] / ok[1]:.2f} (target: about 1)")
 
 

@@ -80,14 +80,22 @@ async def outbox_rows(database: Database) -> list[dict[str, Any]]:
     async with database.snapshot() as connection:
         result = await connection.execute(
             text(
-                "SELECT id, entry_id, kind, state, attempts, recipient, provider_id, reason, sent_at "
+                "SELECT id, entry_id, kind, channel, state, attempts, recipient, provider_id, reason, sent_at"
+                " "
                 "FROM outbox ORDER BY id"
             )
         )
         return [dict(row) for row in result.mappings()]
 
 
-async def join(services: Services, index: int, slug: str = "luigis") -> Entry:
+async def join(
+    services: Services,
+    index: int,
+    slug: str = "luigis",
+    *,
+    email: str | None = None,
+    language: str | None = None,
+) -> Entry:
     joined = await services.queue.join(
         slug=slug,
         name=f"Guest {index}",
@@ -95,6 +103,8 @@ async def join(services: Services, index: int, slug: str = "luigis") -> Entry:
         party_size=2,
         idempotency_key=None,
         client_ip=CLIENT_IP,
+        email=email,
+        language=language,
     )
     return joined.entry
 

@@ -225,6 +225,7 @@ async def test_a_restaurant_can_switch_a_message_off_by_email_only(
     restaurant = (await make_restaurant(database)).restaurant
     await services.texts.save(
         restaurant_id=restaurant.id,
+        language="en",
         changes=[TextChange(MessageKind.JOINED, "email", "", enabled=False)],
     )
     await _join(services, 0, "ada@example.com")

@@ -6,12 +6,17 @@ import httpx
 import pytest
 
 from tests.conftest import StaffRestaurant
-from tests.notify_helpers import drain, join, notifier, outbox_rows, standin
+from tests.notify_helpers import FAST, drain, join, notifier, outbox_rows, standin, twilio
+from tests.push_endpoint import push_endpoint
 from tests.twilio_standin import TwilioStandIn
 from tests.web_helpers import create_staff, csrf_token, sign_in
-from waitline.domain import Role
-from waitline.domain.message import DEFAULT_TEXTS, MessageKind
+from waitline.domain import SYSTEM, Role
+from waitline.domain.message import MessageKind
+from waitline.message_texts import DEFAULT_TEXTS
+from waitline.push import WebPush
 from waitline.services import Services
+from waitline.services.notifier import Notifier
+from waitline.services.pushes import Pushes
 from waitline.services.texts import CHANNELS
 from waitline.store.engine import Database
 
@@ -33,8 +38,9 @@ async def staff_client(
 def form(page: str, **changes: str) -> dict[str, str]:
     fields = {"csrf_token": csrf_token(page), "do": "save"}
     for kind in MessageKind:
-        fields[f"text-{kind.value}-sms"] = DEFAULT_TEXTS[kind]
-        fields[f"on-{kind.value}-sms"] = "1"
+        for channel in CHANNELS:
+            fields[f"text-{kind.value}-{channel}"] = DEFAULT_TEXTS[kind]
+            fields[f"on-{kind.value}-{channel}"] = "1"
     fields.update(changes)
     return {name: value for name, value in fields.items() if value != "off"}
 
@@ -43,7 +49,7 @@ async def test_the_page_shows_each_text_with_a_preview(staff_client: httpx.Async
     page = await staff_client.get("/staff/luigis/messages")
     assert page.status_code == 200
     assert "Luigis: you&#39;re in the queue, Ada. Your number is 42, position 3." in page.text
-    assert page.text.count("data-preview") == len(MessageKind) * len(CHANNELS)  # SMS and email
+    assert page.text.count("data-preview") == len(MessageKind) * len(CHANNELS)  # SMS, email and push
 
 
 async def test_a_preview_renders_without_saving(staff_client: httpx.AsyncClient) -> None:
@@ -111,3 +117,58 @@ async def test_the_hold_window_auto_no_show_and_almost_up_position_are_the_resta
         response = await staff_client.post("/staff/luigis/messages/policy", data={**fields, **bad})
         assert response.status_code == 422
     assert await services.texts.policy(restaurant_id=restaurant.restaurant.id) == policy
+
+
+async def test_each_message_can_be_switched_off_for_push_on_the_page(
+    database: Database,
+    services: Services,
+    standin: TwilioStandIn,
+    restaurant: StaffRestaurant,
+    staff_client: httpx.AsyncClient,
+) -> None:
+    page = (await staff_client.get("/staff/luigis/messages")).text
+    for kind in MessageKind:
+        assert f'name="on-{kind.value}-push" value="1" checked' in page
+    saved = await staff_client.post(
+        "/staff/luigis/messages", data=form(page, **{"on-table_ready-push": "off"})
+    )
+    assert saved.status_code == 200
+    assert 'name="on-table_ready-push" value="1" >' in saved.text  # unchecked now
+    assert 'name="on-table_ready-sms" value="1" checked' in saved.text
+    with push_endpoint() as endpoint:
+        ada = await join(services, 0)
+        await services.pushes.subscribe(slug="luigis", entry_id=ada.id, subscription=endpoint.subscription())
+        await services.queue.call_next(
+            restaurant_id=restaurant.restaurant.id, max_party_size=None, actor=SYSTEM
+        )
+        web_push = WebPush(
+            private_key=Pushes(database=database).private_key,
+            subject="mailto:q@luigis.example",
+            timeout_seconds=2,
+        )
+        worker = Notifier(database=database, sms=twilio(standin), policy=FAST, push=web_push)
+        await drain(worker)
+        await worker.close()
+        assert endpoint.received == []
+    (push,) = [
+        row
+        for row in await outbox_rows(database)
+        if row["kind"] == "table_ready" and row["channel"] == "push"
+    ]
+    assert (push["state"], push["reason"]) == ("skipped", "switched off by the restaurant")
+    assert [r.body.split(",")[0] for r in standin.accepted][-1] == "Luigis: your table is ready"
+
+
+async def test_the_page_edits_the_texts_of_one_language_and_keeps_the_others(
+    services: Services, restaurant: StaffRestaurant, staff_client: httpx.AsyncClient
+) -> None:
+    spanish = (await staff_client.get("/staff/luigis/messages?language=es")).text
+    assert "Luigis: ya está en la fila, Ada. Su número es 42, posición 3." in spanish
+    fields = form(spanish, language="es", **{"text-joined-sms": "¡Hola {name}! Número {token}."})
+    for kind in MessageKind:  # the Spanish defaults as the page shows them
+        fields.pop(f"text-{kind.value}-email", None)
+    saved = await staff_client.post("/staff/luigis/messages", data=fields)
+    assert "¡Hola Ada! Número 42." in saved.text
+    english = (await staff_client.get("/staff/luigis/messages")).text
+    assert "¡Hola" not in english
+    assert "Luigis: you&#39;re in the queue, Ada." in english

@@ -46,7 +46,12 @@ def start_worker(database_url: str, standin: TwilioStandIn, log: Path) -> subpro
         "WAITLINE_NOTIFY_BACKOFF_SECONDS": "0.05",
         "WAITLINE_LOG_JSON": "true",
     }
-    environment.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    return worker_process(environment, log)
+
+
+def worker_process(environment: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """``waitline worker`` with ``environment`` (without the test session's metrics directory)."""
+    environment = {name: value for name, value in environment.items() if name != "PROMETHEUS_MULTIPROC_DIR"}
     with log.open("ab") as output:
         return subprocess.Popen(
             [sys.executable, "-m", "waitline", "worker"],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections import Counter
 from collections.abc import Iterator
 
 import pytest
@@ -11,6 +13,7 @@ from tests.conftest import make_restaurant
 from tests.notify_helpers import drain, join, notifier, outbox_rows
 from tests.twilio_standin import FROM, TwilioStandIn, twilio_standin
 from waitline.domain import GUEST, SYSTEM, AlreadyInQueue, Transition, TransitionNotAllowed
+from waitline.domain.message import NoticePolicy
 from waitline.services import Services
 from waitline.store.engine import Database
 
@@ -84,6 +87,36 @@ async def test_almost_up_is_sent_once_and_not_to_who_joined_near_the_front(
     almost = [row["recipient"] for row in rows if row["kind"] == "almost_up"]
     # 4 reached third when 1 was called, 5 when 2 was; 3 joined third and never "reached" it.
     assert almost == ["+14155550003", "+14155550004"]
+
+
+async def test_almost_up_goes_by_every_channel_the_guest_has_once_each(
+    database: Database, services: Services
+) -> None:
+    """Text and email: one "almost up" each, even when the guest reaches the position a second time (the
+    restaurant moved it) and when calls race."""
+    restaurant = (await make_restaurant(database)).restaurant
+    for i in range(8):
+        await join(services, i, email=f"guest{i}@example.com")
+    await services.queue.call_next(restaurant_id=restaurant.id, max_party_size=None, actor=SYSTEM)
+    # Guest 3 is third now. At "almost up" = 2, the next call makes it second: no second message.
+    await services.texts.set_policy(restaurant_id=restaurant.id, policy=NoticePolicy(10, False, 2))
+    await services.queue.call_next(restaurant_id=restaurant.id, max_party_size=None, actor=SYSTEM)
+    await asyncio.gather(
+        *(
+            services.queue.call_next(restaurant_id=restaurant.id, max_party_size=None, actor=SYSTEM)
+            for _ in range(3)
+        )
+    )
+
+    almost = [
+        (row["recipient"], row["channel"])
+        for row in await outbox_rows(database)
+        if row["kind"] == "almost_up"
+    ]
+    assert len(almost) == len(set(almost))  # never twice on a channel
+    assert almost[:2] == [("+14155550003", "sms"), ("guest3@example.com", "email")]
+    by_channel = Counter(channel for _, channel in almost)
+    assert by_channel["sms"] == by_channel["email"] >= 2
 
 
 async def test_a_message_exists_exactly_when_its_event_committed(

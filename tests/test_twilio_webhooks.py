@@ -9,14 +9,26 @@ import pytest
 from sqlalchemy import text
 
 from tests.conftest import CLIENT_IP, StaffRestaurant, make_restaurant
-from tests.notify_helpers import PUBLIC_URL, drain, notifier, outbox_rows, standin, texting_client
+from tests.notify_helpers import (
+    FAST,
+    PUBLIC_URL,
+    drain,
+    notifier,
+    outbox_rows,
+    standin,
+    texting_client,
+    twilio,
+)
+from tests.test_email import Inbox, inbox
 from tests.twilio_standin import AUTH_TOKEN, TwilioStandIn
 from waitline.domain import SYSTEM, Transition
+from waitline.mail import SmtpMail, SmtpServer
 from waitline.services import Services
+from waitline.services.notifier import Notifier
 from waitline.sms import twilio_signature
 from waitline.store.engine import Database
 
-__all__ = ["standin", "texting_client"]  # fixtures
+__all__ = ["inbox", "standin", "texting_client"]  # fixtures
 
 pytestmark = pytest.mark.anyio
 
@@ -143,13 +155,18 @@ async def test_cancel_by_text_sends_the_left_confirmation(
     assert [row["kind"] for row in rows] == ["joined", "left"]
 
 
-async def test_stop_silences_the_number_and_start_undoes_it(
+async def test_stop_silences_the_numbers_texts_and_start_undoes_it(
     database: Database, services: Services, standin: TwilioStandIn, texting_client: httpx.AsyncClient
 ) -> None:
     restaurant, entry_id = await texted_guest(database, services, standin)
     await reply(texting_client, "STOP")
     await services.queue.call_next(restaurant_id=restaurant.restaurant.id, max_party_size=None, actor=SYSTEM)
-    assert [row["kind"] for row in await outbox_rows(database)] == ["joined"]  # no table_ready
+    async with notifier(database, standin) as worker:
+        await drain(worker)
+    # The call's text is written (its email and push twins are made from it) and never sent.
+    (table_ready,) = [row for row in await outbox_rows(database) if row["kind"] == "table_ready"]
+    assert (table_ready["state"], table_ready["reason"]) == ("skipped", "the number opted out (STOP)")
+    assert len(standin.accepted) == 1  # the "joined" text before STOP
     await reply(texting_client, "start")
     await services.queue.transition(
         restaurant_id=restaurant.restaurant.id,
@@ -157,7 +174,10 @@ async def test_stop_silences_the_number_and_start_undoes_it(
         transition=Transition.NO_SHOW,
         actor=SYSTEM,
     )
-    assert [row["kind"] for row in await outbox_rows(database)] == ["joined", "no_show"]
+    async with notifier(database, standin) as worker:
+        await drain(worker)
+    assert [row["state"] for row in await outbox_rows(database) if row["kind"] == "no_show"] == ["sent"]
+    assert len(standin.accepted) == 2
     assert [kind for kind, _ in await log(database)] == [
         "joined",
         "opted_out",
@@ -165,6 +185,46 @@ async def test_stop_silences_the_number_and_start_undoes_it(
         "opted_in",
         "no_show",
     ]
+
+
+async def test_stop_stops_the_texts_only_and_the_guests_email_still_goes(
+    database: Database,
+    services: Services,
+    standin: TwilioStandIn,
+    inbox: tuple[Inbox, int],
+) -> None:
+    """Twilio's STOP is the opt-out from that number's texts: the guest who also gave an email address
+    still gets "table ready" (and every later message) by email. (The reply goes straight to the use case:
+    the webhook's own app would run a second worker, without SMTP, beside this test's.)"""
+    handler, port = inbox
+    restaurant = await make_restaurant(database)
+    await services.queue.join(
+        slug="luigis",
+        name="Ada",
+        mobile=GUEST,
+        party_size=2,
+        idempotency_key=None,
+        client_ip=CLIENT_IP,
+        email="ada@example.com",
+    )
+    mailer = SmtpMail(
+        SmtpServer(host="127.0.0.1", port=port), sender="queue@luigis.example", timeout_seconds=2
+    )
+    worker = Notifier(database=database, sms=twilio(standin), policy=FAST, mail=mailer)
+    await drain(worker)
+    assert await services.replies.text_received(mobile=GUEST, text="STOP") == "opted_out"
+    await services.queue.call_next(restaurant_id=restaurant.restaurant.id, max_party_size=None, actor=SYSTEM)
+    await drain(worker)
+    await worker.close()
+
+    assert [r.body.split(",")[0] for r in standin.accepted] == ["Luigis: you're in the queue"]
+    assert [m["Subject"] for m in handler.received] == [
+        "Luigis: you're in the queue",
+        "Luigis: your table is ready",
+    ]
+    ready = {row["channel"]: row for row in await outbox_rows(database) if row["kind"] == "table_ready"}
+    assert (ready["sms"]["state"], ready["sms"]["reason"]) == ("skipped", "the number opted out (STOP)")
+    assert ready["email"]["state"] == "sent"
 
 
 async def test_a_number_nobody_texted_gets_the_same_answer_and_changes_nothing(

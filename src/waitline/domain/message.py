@@ -1,7 +1,8 @@
 """Messages to guests: their kinds, default texts with placeholders, and what a provider answered.
 
 A message is written to the outbox by the event that causes it (store/sql/waitline_enqueue_messages.sql),
-and its text is rendered when it is sent, from the restaurant's text for its kind (or the default here).
+and its text is rendered when it is sent, from the restaurant's text for its kind in the guest's language (or
+the default of that language: waitline/message_texts.py).
 """
 
 from __future__ import annotations
@@ -37,41 +38,6 @@ class MessageState(enum.StrEnum):
 
 
 PLACEHOLDERS = ("name", "token", "position", "restaurant", "link")
-
-DEFAULT_TEXTS: Mapping[MessageKind, str] = {
-    MessageKind.JOINED: (
-        "{restaurant}: you're in the queue, {name}. Your number is {token}, position {position}. "
-        "Follow it live: {link}"
-    ),
-    MessageKind.ALMOST_UP: (
-        "{restaurant}: almost your turn, {name}! You are number {position} in line. {link}"
-    ),
-    MessageKind.TABLE_READY: (
-        "{restaurant}: your table is ready, {name} (number {token}). Please come to the host stand. "
-        "Reply 1 if you're on your way, C to cancel. {link}"
-    ),
-    MessageKind.REMINDER: (
-        "{restaurant}: we're holding your table, {name} (number {token}). Reply 1 if you're on your way. "
-        "{link}"
-    ),
-    MessageKind.NO_SHOW: (
-        "{restaurant}: we couldn't hold your table any longer, {name}. You're welcome to join again: {link}"
-    ),
-    MessageKind.LEFT: "{restaurant}: you've left the queue, {name}. Hope to see you soon.",
-    MessageKind.CANCELLED: "{restaurant}: your place in the queue (number {token}) was cancelled.",
-}
-
-
-# The subject of each message by email (its body is the same text as the SMS).
-EMAIL_SUBJECTS: Mapping[MessageKind, str] = {
-    MessageKind.JOINED: "{restaurant}: you're in the queue",
-    MessageKind.ALMOST_UP: "{restaurant}: almost your turn",
-    MessageKind.TABLE_READY: "{restaurant}: your table is ready",
-    MessageKind.REMINDER: "{restaurant}: we're holding your table",
-    MessageKind.NO_SHOW: "{restaurant}: we couldn't hold your table",
-    MessageKind.LEFT: "{restaurant}: you've left the queue",
-    MessageKind.CANCELLED: "{restaurant}: your place was cancelled",
-}
 
 
 class _Only(string.Formatter):

@@ -41,3 +41,13 @@ def restaurant_fk(*, cascade: bool = True) -> sa.Column[Any]:
 def created_at() -> sa.Column[Any]:
     """``created_at``, set by the database when the row is inserted."""
     return sa.Column("created_at", timestamp_type(), nullable=False, server_default=now_default())
+
+
+def entry_key(table: str) -> sa.Column[Any]:
+    """``entry_id``: the key of a table of one row per queue entry, deleted with the entry."""
+    return sa.Column(
+        "entry_id",
+        uuid_type(),
+        sa.ForeignKey("queue_entry.id", ondelete="CASCADE", name=f"{table}_entry_fkey"),
+        primary_key=True,
+    )

@@ -38,9 +38,17 @@ from waitline.domain.hours import is_open, next_opening, utcnow
 from waitline.ratelimit import Decision, JoinLimits, LimitCheck, RateLimited, most_restrictive
 from waitline.services.estimates import Estimates
 from waitline.services.outcomes import Observer, Outcome, failure
-from waitline.store import admin, calls, emails, entries, events, joins, limits, restaurants
+from waitline.store import admin, calls, emails, entries, events, guest_languages, joins, limits, restaurants
 from waitline.store.constraints import DuplicateIdempotencyKey
 from waitline.store.engine import Database
+
+
+@dataclass(frozen=True)
+class GuestContact:
+    """What a guest gave besides the join itself: an email address, and the language they read."""
+
+    email: str | None = None
+    language: str | None = None
 
 
 @dataclass(frozen=True)
@@ -77,10 +85,13 @@ class Queue:
         idempotency_key: str | None,
         client_ip: str,
         email: str | None = None,
+        language: str | None = None,
     ) -> Joined:
         """Put a party in the queue, or return the entry this idempotency key already made.
 
         A replay is never counted by the rate limits; a join refused for any reason is counted by none.
+        ``language``: the one the guest joined in, which their messages are written in (None: the location's
+        default, read when each is sent).
         """
         try:
             try:
@@ -91,7 +102,7 @@ class Queue:
                     party_size=party_size,
                     idempotency_key=idempotency_key,
                     client_ip=client_ip,
-                    email=email,
+                    contact=GuestContact(email, language),
                 )
             except OutsideHours:
                 # The join's statement saw the hours closed; say when they open (or, had they opened in
@@ -143,7 +154,7 @@ class Queue:
         party_size: int,
         idempotency_key: str | None,
         client_ip: str,
-        email: str | None = None,
+        contact: GuestContact,
     ) -> tuple[Joined, joins.JoinOutcome | None]:
         default_region = None
         if phone.needs_region(mobile):
@@ -161,7 +172,7 @@ class Queue:
         shared = self._limits.shared
         if shared is None:
             # Counted in the database, inside the join's own statement.
-            outcome = await self._insert(request, checks, email)
+            outcome = await self._insert(request, checks, contact)
             return Joined(outcome.entry, outcome.created, most_restrictive(outcome.decisions)), outcome
 
         async with self._database.snapshot() as connection:
@@ -172,7 +183,7 @@ class Queue:
         if decision is not None and not decision.allowed:
             raise RateLimited(decision)
         try:
-            outcome = await self._insert(request, (), email)
+            outcome = await self._insert(request, (), contact)
         except WaitlineError:
             await shared.refund(checks)
             raise
@@ -182,28 +193,32 @@ class Queue:
         return Joined(outcome.entry, outcome.created, decision if outcome.created else None), outcome
 
     async def _insert(
-        self, request: JoinRequest, checks: Sequence[LimitCheck], email: str | None = None
+        self, request: JoinRequest, checks: Sequence[LimitCheck], contact: GuestContact
     ) -> joins.JoinOutcome:
         try:
-            return await self._insert_once(request, checks, email)
+            return await self._insert_once(request, checks, contact)
         except DuplicateIdempotencyKey:
             # A copy of this request committed first by a path the counter lock did not order (it should
             # not happen: the unique constraint is the backstop). Our transaction rolled back, token and all.
-            return await self._insert_once(request, checks, email)
+            return await self._insert_once(request, checks, contact)
 
     async def _insert_once(
-        self, request: JoinRequest, checks: Sequence[LimitCheck], email: str | None
+        self, request: JoinRequest, checks: Sequence[LimitCheck], contact: GuestContact
     ) -> joins.JoinOutcome:
         now = self._limits.clock()
-        if email is None:
+        if contact.email is None and contact.language is None:
             async with self._database.single_statement() as connection:
                 return await joins.join(connection=connection, request=request, limit_checks=checks, now=now)
-        # With an email address: kept in the join's own transaction (one more statement), so an entry
-        # never exists without the address its guest gave.
+        # With an email address or a language: kept in the join's own transaction (one more statement each),
+        # so an entry never exists without the address or language its guest gave.
         async with self._database.transaction() as connection:
             outcome = await joins.join(connection=connection, request=request, limit_checks=checks, now=now)
-            if outcome.created:
-                await emails.attach(connection=connection, entry_id=outcome.entry.id, email=email)
+            if outcome.created and contact.language is not None:
+                await guest_languages.attach(
+                    connection=connection, entry_id=outcome.entry.id, language=contact.language
+                )
+            if outcome.created and contact.email is not None:
+                await emails.attach(connection=connection, entry_id=outcome.entry.id, email=contact.email)
             return outcome
 
     async def get_entry(self, *, slug: str, entry_id: uuid.UUID) -> Entry:

@@ -1,4 +1,9 @@
-"""A restaurant's message texts: each kind's text (or the default) with a preview, on or off per channel."""
+"""A restaurant's message texts: each kind's text per channel and language (or that language's default) with
+a preview, and each message on or off per channel (whatever the language).
+
+A text edited in one language replaces the default of that language only: a guest who joined in another
+language still gets the default of theirs (or the restaurant's own text in it).
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,12 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from waitline.domain.message import DEFAULT_TEXTS, MessageKind, NoticePolicy, render
+from waitline.domain.message import MessageKind, NoticePolicy
+from waitline.message_texts import default_text, fill
 from waitline.store import holds, texts
 from waitline.store.engine import Database
 
-CHANNELS = ("sms", "email")
+CHANNELS = ("sms", "email", "push")
 MAX_TEXT_CHARS = 480  # three SMS segments
 MAX_HOLD_MINUTES = 120
 MAX_ALMOST_UP = 20
@@ -44,14 +50,21 @@ class Texts:
     def __init__(self, *, database: Database) -> None:
         self._database = database
 
-    async def settings(self, *, restaurant_id: uuid.UUID, restaurant_name: str) -> list[TextSetting]:
+    async def settings(
+        self, *, restaurant_id: uuid.UUID, restaurant_name: str, language: str
+    ) -> list[TextSetting]:
+        """Each message on each channel: its text in ``language`` and whether it goes out."""
         async with self._database.snapshot() as connection:
-            own = await texts.texts(connection=connection, restaurant_id=restaurant_id)
-        return [
-            _setting(kind, channel, own.get((kind.value, channel)), restaurant_name)
-            for kind in MessageKind
-            for channel in CHANNELS
-        ]
+            own = await texts.texts(connection=connection, restaurant_id=restaurant_id, language=language)
+        settings = []
+        for kind in MessageKind:
+            for channel in CHANNELS:
+                body = own.bodies.get((kind.value, channel))
+                text = body or default_text(kind, language)
+                enabled = own.enabled.get((kind.value, channel), True)
+                preview_text = preview(text, restaurant_name, language)
+                settings.append(TextSetting(kind, channel, text, body is not None, enabled, preview_text))
+        return settings
 
     async def policy(self, *, restaurant_id: uuid.UUID) -> NoticePolicy:
         async with self._database.snapshot() as connection:
@@ -64,7 +77,8 @@ class Texts:
         async with self._database.transaction() as connection:
             await holds.set_notice_policy(connection=connection, restaurant_id=restaurant_id, policy=policy)
 
-    async def save(self, *, restaurant_id: uuid.UUID, changes: list[TextChange]) -> None:
+    async def save(self, *, restaurant_id: uuid.UUID, language: str, changes: list[TextChange]) -> None:
+        """The switches, and the texts as written in ``language`` (blank or the default: the default)."""
         for change in changes:
             if len(change.text) > MAX_TEXT_CHARS:
                 raise TextTooLong(change.kind.value)
@@ -76,17 +90,12 @@ class Texts:
                     restaurant_id=restaurant_id,
                     kind=change.kind.value,
                     channel=change.channel,
-                    body=None if not text or text == DEFAULT_TEXTS[change.kind] else text,
+                    language=language,
+                    body=None if not text or text == default_text(change.kind, language) else text,
                     enabled=change.enabled,
                 )
 
 
-def preview(text: str, restaurant_name: str) -> str:
+def preview(text: str, restaurant_name: str, language: str) -> str:
     values: Mapping[str, object] = {**SAMPLE, "restaurant": restaurant_name}
-    return render(text, values)
-
-
-def _setting(kind: MessageKind, channel: str, own: tuple[str | None, bool] | None, name: str) -> TextSetting:
-    body, enabled = own if own is not None else (None, True)
-    text = body or DEFAULT_TEXTS[kind]
-    return TextSetting(kind, channel, text, body is not None, enabled, preview(text, name))
+    return fill(text, values, language)

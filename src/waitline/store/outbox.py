@@ -70,15 +70,20 @@ _CONTEXT = Statement(
            coalesce(o.position, (SELECT count(*) FROM queue_entry w
                                  WHERE w.restaurant_id = e.restaurant_id AND w.status = 'waiting'
                                    AND w.token_number <= e.token_number)) AS position,
-           EXISTS (
+           o.channel = 'sms' AND EXISTS (
                SELECT 1 FROM sms_opt_out x WHERE x.restaurant_id = o.restaurant_id AND x.mobile = o.recipient
            ) AS opted_out,
-           t.body AS own_text, coalesce(t.enabled, true) AS enabled
+           coalesce(g.language, r.default_language) AS language, g.language IS NOT NULL AS chose_language,
+           w.body AS own_text, coalesce(t.enabled, true) AS enabled
     FROM outbox o
     JOIN queue_entry e ON e.id = o.entry_id
     JOIN restaurant r ON r.id = o.restaurant_id
+    LEFT JOIN guest_language g ON g.entry_id = o.entry_id
     LEFT JOIN message_text t
         ON t.restaurant_id = o.restaurant_id AND t.kind = o.kind AND t.channel = o.channel
+    LEFT JOIN message_wording w
+        ON w.restaurant_id = o.restaurant_id AND w.kind = o.kind AND w.channel = o.channel
+       AND w.language = coalesce(g.language, r.default_language)
     WHERE o.id IN :ids
     """,
     "ids",
@@ -142,15 +147,13 @@ _FOR_ENTRIES = Statement(
     """,
     "entry_ids",
 )
-# Staff's "resend table ready": once per press (the form's key), while the party is called.
+# Staff's "resend table ready": once per press (the form's key), while the party is called. Its SMS row is
+# written for a number that replied STOP too (the worker skips it): its email and push twins still go.
 _RESEND_TEMPLATE = """
     INSERT INTO outbox (restaurant_id, entry_id, kind, channel, recipient, idempotency_key)
     SELECT e.restaurant_id, e.id, 'table_ready', 'sms', e.mobile, :key
     FROM queue_entry e
     WHERE e.id = :entry_id AND e.restaurant_id = :restaurant_id AND e.status = 'called'
-      AND NOT EXISTS (
-          SELECT 1 FROM sms_opt_out o WHERE o.restaurant_id = e.restaurant_id AND o.mobile = e.mobile
-      )
     {on_conflict}
 """
 _RESEND_POSTGRESQL = Statement(
@@ -176,7 +179,9 @@ class Context:
     opted_out: bool
     status: str
     confirmed: bool
-    own_text: str | None  # the restaurant's text for this kind and channel (None: the default)
+    language: str  # the guest's (else the location's default): the text is written in it
+    chose_language: bool  # the guest chose it (the link then opens their page in it)
+    own_text: str | None  # the restaurant's text for this kind and channel in that language (None: default)
     enabled: bool  # False: the restaurant switched this message off
 
 
@@ -216,6 +221,8 @@ async def contexts(*, connection: AsyncConnection, ids: Sequence[int]) -> dict[i
             opted_out=bool(row["opted_out"]),
             status=row["status"],
             confirmed=bool(row["confirmed"]),
+            language=row["language"],
+            chose_language=bool(row["chose_language"]),
             own_text=row["own_text"],
             enabled=bool(row["enabled"]),
         )

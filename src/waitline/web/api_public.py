@@ -52,6 +52,7 @@ async def join_queue(
         party_size=body.party_size,
         idempotency_key=body.idempotency_key or idempotency_key_header,
         email=body.email,
+        language=body.language,
     )
     headers = {} if result.created else {"Idempotent-Replayed": "true"}
     if result.rate_limit is not None:

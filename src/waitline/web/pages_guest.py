@@ -193,7 +193,7 @@ def _refused(error: WaitlineError) -> Refusal:
 
 
 async def _attempt_join(
-    *, services: Services, client_ip: str, slug: str, submitted: dict[str, str]
+    *, services: Services, client_ip: str, slug: str, submitted: dict[str, str], language: str | None
 ) -> Entry | Refusal:
     try:
         form = JoinForm.model_validate(submitted)
@@ -209,6 +209,7 @@ async def _attempt_join(
             party_size=form.party_size,
             idempotency_key=form.idempotency_key,
             email=form.email,
+            language=language,
         )
     except RestaurantNotFound:
         raise
@@ -231,7 +232,15 @@ async def join(
     """
     posted = await request.form()
     submitted = {name: value for name in JoinForm.model_fields if isinstance(value := posted.get(name), str)}
-    outcome = await _attempt_join(services=services, client_ip=client_ip, slug=slug, submitted=submitted)
+    # The guest's messages are written in the language the join page was shown in: their own choice (the
+    # switch, else the browser's), else the location's default (None: read when each message is sent).
+    outcome = await _attempt_join(
+        services=services,
+        client_ip=client_ip,
+        slug=slug,
+        submitted=submitted,
+        language=languages.guest_choice(request),
+    )
     if isinstance(outcome, Entry):
         location = f"/{slug}/e/{outcome.id}"
         if wants_json(request):

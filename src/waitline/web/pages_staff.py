@@ -36,6 +36,7 @@ from waitline.domain import (
     TransitionNotAllowed,
 )
 from waitline.domain.message import MessageKind, NoticePolicy
+from waitline.language import ENGLISH, LANGUAGES, NAMES, supported
 from waitline.ratelimit import RateLimited
 from waitline.services import Services
 from waitline.services.access import Grant
@@ -404,11 +405,23 @@ async def poster(request: Request, session: SignedIn, pages: PagesDep) -> Respon
 async def message_texts(
     request: Request, session: SignedIn, services: ServicesDep, pages: PagesDep
 ) -> Response:
-    """Each message's text (with placeholders and a preview) and whether it goes out, per channel."""
+    """Each message's text in one language (?language=, else the location's default), with placeholders and a
+    preview, and whether it goes out, per channel."""
+    text_language = _text_language(request.query_params.get("language"), session)
     settings = await services.texts.settings(
-        restaurant_id=session.restaurant.id, restaurant_name=session.restaurant.name
+        restaurant_id=session.restaurant.id, restaurant_name=session.restaurant.name, language=text_language
     )
-    return await _messages_page(request, pages, session, services, settings, None)
+    return await _messages_page(request, pages, session, services, settings, None, text_language)
+
+
+def _text_language(asked: object, session: StaffSession) -> str:
+    """The language whose texts the page edits: the one asked for, if it is one of ours, else the location's
+    default."""
+    return (
+        supported(asked if isinstance(asked, str) else None)
+        or supported(session.restaurant.default_language)
+        or ENGLISH
+    )
 
 
 class PolicyForm(BaseModel):
@@ -424,7 +437,10 @@ async def save_notice_policy(
     """The hold window's length, automatic no-shows, and which position is told "almost up"."""
     submitted = await request.form()
     name = session.restaurant.name
-    settings = await services.texts.settings(restaurant_id=session.restaurant.id, restaurant_name=name)
+    text_language = _text_language(submitted.get("language"), session)
+    settings = await services.texts.settings(
+        restaurant_id=session.restaurant.id, restaurant_name=name, language=text_language
+    )
     try:
         form = PolicyForm.model_validate(
             {
@@ -438,11 +454,13 @@ async def save_notice_policy(
             "text": f"The hold is 0 to {MAX_HOLD_MINUTES} minutes; the position 0 to {MAX_ALMOST_UP}.",
             "refused": True,
         }
-        return await _messages_page(request, pages, session, services, settings, notice, status_code=422)
+        return await _messages_page(
+            request, pages, session, services, settings, notice, text_language, status_code=422
+        )
     policy = NoticePolicy(form.hold_minutes, form.auto_no_show, form.almost_up)
     await services.texts.set_policy(restaurant_id=session.restaurant.id, policy=policy)
     return await _messages_page(
-        request, pages, session, services, settings, {"text": "Saved.", "refused": False}
+        request, pages, session, services, settings, {"text": "Saved.", "refused": False}, text_language
     )
 
 
@@ -463,9 +481,10 @@ async def save_message_texts(
     ]
     too_long = [change.kind.value for change in changes if len(change.text) > MAX_TEXT_CHARS]
     name = session.restaurant.name
+    text_language = _text_language(submitted.get("language"), session)
     if too_long or submitted.get("do") == "preview":
         settings = [
-            TextSetting(c.kind, c.channel, c.text, True, c.enabled, text_preview(c.text, name))
+            TextSetting(c.kind, c.channel, c.text, True, c.enabled, text_preview(c.text, name, text_language))
             for c in changes
         ]
         notice = (
@@ -474,12 +493,21 @@ async def save_message_texts(
             else {"text": "Preview only: nothing saved yet.", "refused": False}
         )
         return await _messages_page(
-            request, pages, session, services, settings, notice, status_code=422 if too_long else 200
+            request,
+            pages,
+            session,
+            services,
+            settings,
+            notice,
+            text_language,
+            status_code=422 if too_long else 200,
         )
-    await services.texts.save(restaurant_id=session.restaurant.id, changes=changes)
-    settings = await services.texts.settings(restaurant_id=session.restaurant.id, restaurant_name=name)
+    await services.texts.save(restaurant_id=session.restaurant.id, language=text_language, changes=changes)
+    settings = await services.texts.settings(
+        restaurant_id=session.restaurant.id, restaurant_name=name, language=text_language
+    )
     return await _messages_page(
-        request, pages, session, services, settings, {"text": "Saved.", "refused": False}
+        request, pages, session, services, settings, {"text": "Saved.", "refused": False}, text_language
     )
 
 
@@ -490,6 +518,7 @@ async def _messages_page(
     services: Services,
     settings: list[TextSetting],
     notice: dict[str, Any] | None,
+    text_language: str,
     *,
     status_code: int = 200,
 ) -> Response:
@@ -497,6 +526,8 @@ async def _messages_page(
         "restaurant": session.restaurant,
         "slug": session.restaurant.slug,
         "settings": settings,
+        "text_language": text_language,
+        "text_languages": [(code, NAMES[code]) for code in LANGUAGES],
         "notice": notice,
         "csrf_token": csrf.token(request),
         "max_chars": MAX_TEXT_CHARS,

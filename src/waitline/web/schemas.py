@@ -5,7 +5,7 @@ from __future__ import annotations
 import unicodedata
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
@@ -20,6 +20,7 @@ from waitline.domain import (
     QueueSummary,
     Status,
 )
+from waitline.language import LANGUAGES
 
 
 class ApiModel(BaseModel):
@@ -120,12 +121,25 @@ PartySize = Annotated[
 ]
 
 
+GuestLanguage = Annotated[
+    Literal["en", "es", "fr", "de", "pt", "ar"],
+    Field(
+        description="Optional: the language the guest's messages are written in (default: the location's)",
+        examples=["es"],
+    ),
+]
+
+
+assert get_args(get_args(GuestLanguage)[0]) == LANGUAGES, "the API's languages are language.LANGUAGES"
+
+
 class JoinBody(ApiModel):
     name: GuestName
     mobile_number: MobileNumber
     party_size: PartySize
     idempotency_key: IdempotencyKey | None = None
     email: EmailAddress | None = None
+    language: GuestLanguage | None = None
 
 
 class CallNextBody(ApiModel):

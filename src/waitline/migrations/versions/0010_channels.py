@@ -28,22 +28,12 @@ depends_on = None
 def upgrade() -> None:
     op.create_table(
         "guest_email",
-        sa.Column(
-            "entry_id",
-            dialect.uuid_type(),
-            sa.ForeignKey("queue_entry.id", ondelete="CASCADE", name="guest_email_entry_fkey"),
-            primary_key=True,
-        ),
+        dialect.entry_key("guest_email"),
         sa.Column("email", sa.Text(), nullable=False),
     )
     op.create_table(
         "push_subscription",
-        sa.Column(
-            "entry_id",
-            dialect.uuid_type(),
-            sa.ForeignKey("queue_entry.id", ondelete="CASCADE", name="push_subscription_entry_fkey"),
-            primary_key=True,
-        ),
+        dialect.entry_key("push_subscription"),
         sa.Column("endpoint", sa.Text(), nullable=False),
         sa.Column("p256dh", sa.Text(), nullable=False),
         sa.Column("auth", sa.Text(), nullable=False),

@@ -1,13 +1,17 @@
 -- The outbox is written by the event that causes its messages, in the same statement and transaction: an
 -- AFTER INSERT trigger on queue_event, so every way an event is appended (waitline_join,
 -- waitline_call_next, waitline_append_event) enqueues without a round trip of its own, and a rolled-back
--- change leaves no message behind. The SQLite twin is the trigger outbox_enqueue of migration 0006.
+-- change leaves no message behind. The SQLite twins are the triggers outbox_enqueue and outbox_almost_up of
+-- migration 0011.
 --
 -- joined -> joined; called -> table_ready, and a reminder due at half the hold window; no_show, left and
 -- cancelled -> the same. A party that moves up to position N (restaurant.notify_almost_up) because a party
--- ahead of it left the waiting list gets almost_up, once (the unique index outbox_almost_up_once). The
--- position the guest was at when the event happened is kept with joined and almost_up (the text says it,
--- whenever it is sent). Opted-out numbers get nothing.
+-- ahead of it left the waiting list gets almost_up, once per channel (the unique index
+-- outbox_almost_up_once on entry and channel; waitline_channel_twins writes the email and push twins).
+-- The position the guest was at when the event happened is kept with joined and almost_up (the text says it,
+-- whenever it is sent). A number that replied STOP still gets its SMS row, which the worker settles as
+-- skipped ("the number opted out"): STOP is Twilio's opt-out from that number's texts only, so the row is
+-- what the guest's email and push twins are made from.
 CREATE OR REPLACE FUNCTION waitline_enqueue_messages() RETURNS trigger
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
@@ -39,10 +43,7 @@ BEGIN
                  AND w.token_number <= e.token_number
            ) END
     FROM queue_entry e
-    WHERE e.id = NEW.entry_id
-      AND NOT EXISTS (
-          SELECT 1 FROM sms_opt_out o WHERE o.restaurant_id = NEW.restaurant_id AND o.mobile = e.mobile
-      );
+    WHERE e.id = NEW.entry_id;
     -- A call also schedules the reminder at half the hold window (the worker drops it if the guest has
     -- confirmed or moved on by then).
     IF NEW.type = 'called' THEN
@@ -50,10 +51,7 @@ BEGIN
         SELECT NEW.restaurant_id, e.id, NEW.seq, 'reminder', 'sms', e.mobile,
                now() + v_hold * interval '30 seconds'
         FROM queue_entry e
-        WHERE e.id = NEW.entry_id AND v_hold > 0
-          AND NOT EXISTS (
-              SELECT 1 FROM sms_opt_out o WHERE o.restaurant_id = NEW.restaurant_id AND o.mobile = e.mobile
-          );
+        WHERE e.id = NEW.entry_id AND v_hold > 0;
     END IF;
     -- A party left the waiting list from ahead of others (a call, or leaving before being called).
     IF NEW.type IN ('called', 'left', 'cancelled') AND v_position > 0 AND (
@@ -68,10 +66,7 @@ BEGIN
             LIMIT 1 OFFSET v_position - 1
         ) w
         WHERE w.token_number > NEW.token_number
-          AND NOT EXISTS (
-              SELECT 1 FROM sms_opt_out o WHERE o.restaurant_id = NEW.restaurant_id AND o.mobile = w.mobile
-          )
-        ON CONFLICT (entry_id) WHERE kind = 'almost_up' DO NOTHING;
+        ON CONFLICT (entry_id, channel) WHERE kind = 'almost_up' DO NOTHING;
     END IF;
     RETURN NULL;
 END;
