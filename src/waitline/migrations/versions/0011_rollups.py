@@ -28,15 +28,22 @@ branch_labels = None
 depends_on = None
 
 
+WAIT_KEY = ("restaurant_id", "span", "period", "dimension", "key", "measure", "minute")
+
+
 def upgrade() -> None:
     day_type = sa.Date() if dialect.is_postgresql() else sa.Text()
+    # The key in the order a range is read (location, span, period; the rest makes rows unique), and the
+    # count with it: on PostgreSQL the primary key INCLUDEs it (index-only scans), on SQLite the table is
+    # the key's own B-tree (WITHOUT ROWID): either way a range is one contiguous read.
     op.create_table(
         "analytics_count",
         dialect.restaurant_fk(),
         sa.Column("day", day_type, nullable=False),
         sa.Column("type", sa.Text(), nullable=False),
         sa.Column("events", sa.Integer(), nullable=False),
-        sa.PrimaryKeyConstraint("restaurant_id", "day", "type", name="analytics_count_pkey"),
+        *_primary_key("analytics_count", ("restaurant_id", "day", "type")),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "analytics_wait",
@@ -48,18 +55,18 @@ def upgrade() -> None:
         sa.Column("measure", sa.SmallInteger(), nullable=False),
         sa.Column("minute", sa.SmallInteger(), nullable=False),
         sa.Column("parties", sa.Integer(), nullable=False),
-        # The key in the order a range is read: location, span, period; the rest makes rows unique.
-        sa.PrimaryKeyConstraint(
-            "restaurant_id",
-            "span",
-            "period",
-            "dimension",
-            "key",
-            "measure",
-            "minute",
-            name="analytics_wait_pkey",
-        ),
+        *_primary_key("analytics_wait", WAIT_KEY),
+        sqlite_with_rowid=False,
     )
+    if dialect.is_postgresql():
+        for table, key, count in (
+            ("analytics_count", ("restaurant_id", "day", "type"), "events"),
+            ("analytics_wait", WAIT_KEY, "parties"),
+        ):
+            op.execute(
+                f"ALTER TABLE {table} ADD CONSTRAINT {table}_pkey PRIMARY KEY ({', '.join(key)}) "
+                f"INCLUDE ({count})"
+            )
     if dialect.is_postgresql():
         op.execute(ROLL_UP_FUNCTION)
         op.execute(
@@ -76,6 +83,11 @@ def upgrade() -> None:
         op.execute(SQLITE_ROLL_UP)
         op.execute(BACKFILL_COUNTS.format(day="waitline_local_day(q.at, r.time_zone)"))
         op.execute(BACKFILL_WAITS.format(**SQLITE_PARTS))
+
+
+def _primary_key(table: str, key: tuple[str, ...]) -> list[sa.PrimaryKeyConstraint]:
+    """SQLite's, made with the table; PostgreSQL's is added after it, with INCLUDE."""
+    return [] if dialect.is_postgresql() else [sa.PrimaryKeyConstraint(*key, name=f"{table}_pkey")]
 
 
 def downgrade() -> None:
