@@ -184,6 +184,9 @@ async def test_the_page_and_the_api_show_the_counts_sql_gives(
         kind: expected[kind] for kind in ("joined", "called", "seated", "cancelled", "left")
     }
     assert body["counts"]["noShow"] == expected["no_show"]
+    # Both say the waits' percentiles come from whole-minute histograms (the rollups).
+    assert body["waitPrecisionMinutes"] == PRECISION_MINUTES
+    assert f'data-wait-precision="{PRECISION_MINUTES}"' in page.text
     overview = await staff_client.get(f"/staff/luigis/analytics/overview?{RANGE}")
     assert overview.status_code == 200 and f">{expected['joined']}<" in overview.text
 

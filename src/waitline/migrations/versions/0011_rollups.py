@@ -106,6 +106,14 @@ SELECT q.restaurant_id, {day}, q.type, count(*)
 FROM queue_event q JOIN restaurant r ON r.id = q.restaurant_id
 GROUP BY 1, 2, 3
 """
+# Each entry's rows: its location (for the zone), both spans, both dimensions, every measure (the WHERE
+# keeps those that apply).
+_ROWS_OF_EACH_ENTRY = """FROM queue_entry e
+    JOIN restaurant r ON r.id = e.restaurant_id
+    CROSS JOIN (SELECT 1 AS span UNION ALL SELECT 2) s
+    CROSS JOIN (SELECT 0 AS dimension UNION ALL SELECT 1) d
+    CROSS JOIN (SELECT 0 AS measure UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3
+                UNION ALL SELECT 4) m"""
 # From the entries, as the trigger would have counted their joined, called and seated events.
 BACKFILL_WAITS = """
 INSERT INTO analytics_wait (restaurant_id, span, period, dimension, key, measure, minute, parties)
@@ -116,12 +124,7 @@ FROM (
            d.dimension, CASE d.dimension WHEN 0 THEN {hour} ELSE e.party_size END AS key,
            m.measure,
            CASE m.measure WHEN 1 THEN {call_minute} WHEN 2 THEN {seat_minute} ELSE 0 END AS minute
-    FROM queue_entry e
-    JOIN restaurant r ON r.id = e.restaurant_id
-    CROSS JOIN (SELECT 1 AS span UNION ALL SELECT 2) s
-    CROSS JOIN (SELECT 0 AS dimension UNION ALL SELECT 1) d
-    CROSS JOIN (SELECT 0 AS measure UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3
-                UNION ALL SELECT 4) m
+    {rows_of_each_entry}
     WHERE m.measure = 0
        OR (m.measure = 1 AND e.called_at IS NOT NULL)
        OR (m.measure = 2 AND e.status = 'seated' AND e.finished_at IS NOT NULL)
@@ -132,7 +135,7 @@ FROM (
            AND {seat_rounded} BETWEEN e.quoted_low_minutes AND e.quoted_high_minutes)
 ) facts
 GROUP BY 1, 2, 3, 4, 5, 6, 7
-"""
+""".replace("{rows_of_each_entry}", _ROWS_OF_EACH_ENTRY)
 _LOCAL = "(e.created_at AT TIME ZONE r.time_zone)"
 POSTGRESQL_PARTS = {
     "day": f"{_LOCAL}::date",
@@ -170,12 +173,7 @@ BEGIN
            CASE m.measure WHEN 1 THEN waitline_wait_minute(e.created_at, e.called_at)
                           WHEN 2 THEN waitline_wait_minute(e.created_at, e.finished_at) ELSE 0 END,
            1
-    FROM queue_entry e
-    JOIN restaurant r ON r.id = e.restaurant_id
-    CROSS JOIN (SELECT 1 AS span UNION ALL SELECT 2) s
-    CROSS JOIN (SELECT 0 AS dimension UNION ALL SELECT 1) d
-    CROSS JOIN (SELECT 0 AS measure UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3
-                UNION ALL SELECT 4) m
+    {rows_of_each_entry}
     WHERE e.id = NEW.entry_id
       AND ((m.measure = 0 AND NEW.type = 'joined')
            OR (m.measure = 1 AND NEW.type = 'called' AND e.called_at IS NOT NULL)
@@ -186,7 +184,7 @@ BEGIN
     ON CONFLICT (restaurant_id, span, period, dimension, key, measure, minute)
     DO UPDATE SET parties = parties + 1;
 END
-"""
+""".replace("{rows_of_each_entry}", _ROWS_OF_EACH_ENTRY)
 
 ROLL_UP_FUNCTION = """
 -- The analytics' rollups are written by the event they count, in the same statement and transaction: an
