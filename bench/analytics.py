@@ -67,9 +67,10 @@ async def main() -> None:
     parser.add_argument("--others", type=int, default=3)
     parser.add_argument("--keep", action="store_true", help="keep the database for another look")
     parser.add_argument("--reuse", action="store_true", help="migrate and read a kept database")
+    parser.add_argument("--database", default=DATABASE, help="its name (two runs at once need two)")
     args = parser.parse_args()
     admin = postgres.DEFAULT_URL
-    url = postgres.with_database(admin, DATABASE)
+    url = postgres.with_database(admin, args.database)
     if args.reuse:
         started = time.perf_counter()
         await migrate_database(url)
@@ -85,13 +86,13 @@ async def main() -> None:
     await _read(database, locations)
     await database.dispose()
     if not args.keep:
-        await postgres.execute(admin, f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+        await postgres.execute(admin, f"DROP DATABASE IF EXISTS {args.database} WITH (FORCE)")
 
 
 async def _seed(database: Any, admin: str, url: str, args: argparse.Namespace) -> list[Any]:
     await database.dispose()
     await postgres.execute(
-        admin, f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)", f"CREATE DATABASE {DATABASE}"
+        admin, f"DROP DATABASE IF EXISTS {args.database} WITH (FORCE)", f"CREATE DATABASE {args.database}"
     )
     await migrate_database(url)
     services = Services(database=database)

@@ -224,7 +224,9 @@ async def make_callers(database: Database) -> tuple[dict[str, Caller], dict[str,
         return Caller(cookies={policy.SESSION_COOKIE: secret})
 
     async def owner(email: str) -> Caller:
-        secret = await services.access.owner_log_in(email=email, password=PASSWORD, session_lifetime=SESSION)
+        secret = await services.access.owner_log_in(
+            email=email, password=PASSWORD, client="192.0.2.1", session_lifetime=SESSION
+        )
         return Caller(cookies={policy.OWNER_COOKIE: secret})
 
     callers = {
