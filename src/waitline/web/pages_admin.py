@@ -349,7 +349,8 @@ async def invitation(
         found = await services.admin.invitation(secret)
     except InviteInvalid as error:
         return pages.error(request, status_code=410, title="This link does not work", message=error.detail)
-    return pages.page(request, "invite.html", {"invitation": found, "secret": secret, "message": None})
+    context = {"invitation": found, "accept_path": f"/invite/{secret}", "message": None}
+    return pages.page(request, "invite.html", context)
 
 
 @router.post("/invite/{secret}")
@@ -363,7 +364,7 @@ async def accept_invitation(
     except InviteInvalid as error:
         return pages.error(request, status_code=410, title="This link does not work", message=error.detail)
     except (PasswordUnacceptable, StaffExists) as error:
-        context = {"invitation": found, "secret": secret, "message": error.detail}
+        context = {"invitation": found, "accept_path": f"/invite/{secret}", "message": error.detail}
         return pages.page(request, "invite.html", context, status_code=422)
     del member
     return RedirectResponse(f"/staff/{found.slug}/login", status_code=303)
