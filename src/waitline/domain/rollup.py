@@ -72,23 +72,30 @@ def _next_month(day: date) -> date:
 def histogram_percentile(histogram: Mapping[int, int], fraction: float) -> float | None:
     """``percentile_cont(fraction)`` of the waits counted in ``histogram`` (minute -> parties), each taken
     as the middle of its minute."""
+    return _percentiles(histogram, (fraction,))[0]
+
+
+def _percentiles(histogram: Mapping[int, int], fractions: tuple[float, ...]) -> list[float | None]:
     total = sum(histogram.values())
     if total == 0:
-        return None
-    rank = fraction * (total - 1)
-    below = math.floor(rank)
-    low = _value_at(histogram, below)
-    high = _value_at(histogram, min(below + 1, total - 1))
-    return low + (high - low) * (rank - below)
+        return [None] * len(fractions)
+    ordered = sorted(histogram.items())
 
+    def value_at(index: int) -> float:
+        seen = 0
+        for minute, parties in ordered:
+            seen += parties
+            if index < seen:
+                return minute + 0.5
+        raise IndexError(index)
 
-def _value_at(histogram: Mapping[int, int], index: int) -> float:
-    seen = 0
-    for minute in sorted(histogram):
-        seen += histogram[minute]
-        if index < seen:
-            return minute + 0.5
-    raise IndexError(index)
+    found: list[float | None] = []
+    for fraction in fractions:
+        rank = fraction * (total - 1)
+        below = math.floor(rank)
+        low, high = value_at(below), value_at(min(below + 1, total - 1))
+        found.append(low + (high - low) * (rank - below))
+    return found
 
 
 @dataclass
@@ -98,12 +105,14 @@ class _Group:
     seats: dict[int, int]
 
     def stats(self) -> WaitStats:
+        call_median, call_p90 = _percentiles(self.calls, (0.5, 0.9))
+        seat_median, seat_p90 = _percentiles(self.seats, (0.5, 0.9))
         return WaitStats(
             parties=self.counts.get(JOINED, 0),
-            call_median=histogram_percentile(self.calls, 0.5),
-            call_p90=histogram_percentile(self.calls, 0.9),
-            seat_median=histogram_percentile(self.seats, 0.5),
-            seat_p90=histogram_percentile(self.seats, 0.9),
+            call_median=call_median,
+            call_p90=call_p90,
+            seat_median=seat_median,
+            seat_p90=seat_p90,
             quoted=self.counts.get(QUOTED, 0),
             inside=self.counts.get(INSIDE, 0),
         )
@@ -113,22 +122,26 @@ def _group() -> _Group:
     return _Group(defaultdict(int), defaultdict(int), defaultdict(int))
 
 
-def waits_from_rows(rows: Iterable[Mapping[Any, Any]]) -> Waits:
+def waits_from_rows(rows: Iterable[tuple[Any, ...]]) -> Waits:
     """The waits of the rollup rows (dimension, key, measure, minute, parties), summed over their periods.
     Every party is counted once by hour and once by size: the whole is the sum of the sizes."""
     groups: dict[tuple[int, int], _Group] = defaultdict(_group)
     overall = _group()
-    for row in rows:
-        dimension, key, measure = int(row["dimension"]), int(row["key"]), int(row["measure"])
-        minute, parties = int(row["minute"]), int(row["parties"])
-        targets = [groups[dimension, key]] + ([overall] if dimension == BY_SIZE else [])
-        for group in targets:
-            if measure == CALL:
-                group.calls[minute] += parties
-            elif measure == SEAT:
-                group.seats[minute] += parties
-            else:
-                group.counts[measure] += parties
+    for dimension, key, measure, minute, parties in rows:
+        group = groups[dimension, key]
+        number = int(parties)
+        if measure == CALL:
+            group.calls[minute] += number
+            if dimension == BY_SIZE:
+                overall.calls[minute] += number
+        elif measure == SEAT:
+            group.seats[minute] += number
+            if dimension == BY_SIZE:
+                overall.seats[minute] += number
+        else:
+            group.counts[measure] += number
+            if dimension == BY_SIZE:
+                overall.counts[measure] += number
     by_hour = {key: group.stats() for (dimension, key), group in groups.items() if dimension == BY_HOUR}
     by_size = {key: group.stats() for (dimension, key), group in groups.items() if dimension == BY_SIZE}
     return Waits(

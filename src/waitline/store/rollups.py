@@ -89,4 +89,4 @@ async def waits(
     whole minutes (within ``domain.rollup.PRECISION_MINUTES`` of the exact percentiles)."""
     params = waits_params(connection, restaurant_ids, first, last)
     result = await connection.execute(_WAITS.on(connection), params)
-    return waits_from_rows(result.mappings())
+    return waits_from_rows(result)  # rows unpack as tuples
