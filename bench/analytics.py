@@ -9,7 +9,7 @@ Makes a database ``waitline_bench_analytics``, migrates it, and writes a year of
 (bench/history.py) for one location (274 parties a day: about 100,000 entries and 300,000 events) and for
 ``--others`` smaller ones beside it (a tenth each), then VACUUM ANALYZE. For each analytics read, over the
 whole year, its last quarter and its last month, the exact reads (the log and the entries) and the rollups'
-(migration 0011: the history is written before it, then its backfill is timed) side by side, it prints
+(migration 0011; bench/history.py adds the history up in bulk) side by side, it prints
 the median of ``RUNS`` timings through the store (what the service runs, parameters bound the same way)
 and the EXPLAIN (ANALYZE, BUFFERS) plan with the indexes it used. Times are wall-clock in this process, round
 trip included.
@@ -31,7 +31,6 @@ from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 from tests import postgres
 from tests.conftest import migrate_database
-from tests.test_migrations import upgrade_to
 
 from bench import history
 from waitline.config import Settings
@@ -41,7 +40,6 @@ from waitline.store import analytics, rollups
 from waitline.store.engine import open_database
 
 DATABASE = "waitline_bench_analytics"
-BEFORE_ROLLUPS = "0010"
 RUNS = 7
 FIRST = date(2025, 11, 1)
 DAYS = 365
@@ -96,11 +94,7 @@ async def _seed(database: Any, admin: str, url: str, args: argparse.Namespace) -
     await postgres.execute(
         admin, f"DROP DATABASE IF EXISTS {args.database} WITH (FORCE)", f"CREATE DATABASE {args.database}"
     )
-    # The history is written before the rollups' revision, then migrated: its backfill adds up the year in
-    # one statement. (Written with the trigger instead, a whole year in ONE transaction would update each
-    # month's rollup rows thousands of times in it: PostgreSQL keeps every version until the end, and each
-    # upsert walks them. Live, each event is a transaction of its own.)
-    await upgrade_to(database, BEFORE_ROLLUPS)
+    await migrate_database(url)
     services = Services(database=database)
     started = time.perf_counter()
     locations = []

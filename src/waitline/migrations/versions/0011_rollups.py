@@ -73,16 +73,16 @@ def upgrade() -> None:
             "CREATE TRIGGER queue_event_roll_up AFTER INSERT ON queue_event "
             "FOR EACH ROW EXECUTE FUNCTION waitline_roll_up_event()"
         )
-        op.execute(BACKFILL_COUNTS.format(day="(q.at AT TIME ZONE r.time_zone)::date"))
-        op.execute(BACKFILL_WAITS.format(**POSTGRESQL_PARTS))
+        op.execute(BACKFILL_COUNTS.format(day="(q.at AT TIME ZONE r.time_zone)::date", restaurants=EVERY))
+        op.execute(BACKFILL_WAITS.format(**POSTGRESQL_PARTS, restaurants=EVERY))
     else:
         from waitline.store import sqlite_functions
 
         # The connection migrating may predate the functions (a database opened by an older waitline).
         sqlite_functions.register(op.get_bind().connection.dbapi_connection)
         op.execute(SQLITE_ROLL_UP)
-        op.execute(BACKFILL_COUNTS.format(day="waitline_local_day(q.at, r.time_zone)"))
-        op.execute(BACKFILL_WAITS.format(**SQLITE_PARTS))
+        op.execute(BACKFILL_COUNTS.format(day="waitline_local_day(q.at, r.time_zone)", restaurants=EVERY))
+        op.execute(BACKFILL_WAITS.format(**SQLITE_PARTS, restaurants=EVERY))
 
 
 def _primary_key(table: str, key: tuple[str, ...]) -> list[sa.PrimaryKeyConstraint]:
@@ -100,14 +100,17 @@ def downgrade() -> None:
     op.drop_table("analytics_count")
 
 
+# {restaurants}: the locations to add up (bench/history.py adds up one it wrote in bulk).
+EVERY = "SELECT id FROM restaurant"
 BACKFILL_COUNTS = """
 INSERT INTO analytics_count (restaurant_id, day, type, events)
 SELECT q.restaurant_id, {day}, q.type, count(*)
 FROM queue_event q JOIN restaurant r ON r.id = q.restaurant_id
+WHERE q.restaurant_id IN ({restaurants})
 GROUP BY 1, 2, 3
 """
-# Each entry's rows: its location (for the zone), both spans, both dimensions, every measure (the WHERE
-# keeps those that apply).
+# Each entry's rows for the backfill: its location (for the zone), both spans, both dimensions, every
+# measure (the WHERE keeps those that apply).
 _ROWS_OF_EACH_ENTRY = """FROM queue_entry e
     JOIN restaurant r ON r.id = e.restaurant_id
     CROSS JOIN (SELECT 1 AS span UNION ALL SELECT 2) s
@@ -125,14 +128,14 @@ FROM (
            m.measure,
            CASE m.measure WHEN 1 THEN {call_minute} WHEN 2 THEN {seat_minute} ELSE 0 END AS minute
     {rows_of_each_entry}
-    WHERE m.measure = 0
+    WHERE e.restaurant_id IN ({restaurants}) AND (m.measure = 0
        OR (m.measure = 1 AND e.called_at IS NOT NULL)
        OR (m.measure = 2 AND e.status = 'seated' AND e.finished_at IS NOT NULL)
        OR (m.measure = 3 AND e.status = 'seated' AND e.finished_at IS NOT NULL
            AND e.quoted_high_minutes IS NOT NULL)
        OR (m.measure = 4 AND e.status = 'seated' AND e.finished_at IS NOT NULL
            AND e.quoted_high_minutes IS NOT NULL
-           AND {seat_rounded} BETWEEN e.quoted_low_minutes AND e.quoted_high_minutes)
+           AND {seat_rounded} BETWEEN e.quoted_low_minutes AND e.quoted_high_minutes))
 ) facts
 GROUP BY 1, 2, 3, 4, 5, 6, 7
 """.replace("{rows_of_each_entry}", _ROWS_OF_EACH_ENTRY)
@@ -162,29 +165,40 @@ BEGIN
     SELECT NEW.restaurant_id, waitline_local_day(NEW.at, r.time_zone), NEW.type, 1
     FROM restaurant r WHERE r.id = NEW.restaurant_id
     ON CONFLICT (restaurant_id, day, type) DO UPDATE SET events = events + 1;
+    -- The entry's local times and waits computed once (LIMIT 1 keeps SQLite from copying the function
+    -- calls into each of the up to twenty rows below), then one row per span, dimension and measure.
     INSERT INTO analytics_wait (restaurant_id, span, period, dimension, key, measure, minute, parties)
-    SELECT NEW.restaurant_id, s.span,
-           CASE s.span WHEN 1 THEN waitline_local_day(e.created_at, r.time_zone)
-                       ELSE waitline_local_month(e.created_at, r.time_zone) END,
-           d.dimension,
-           CASE d.dimension WHEN 0 THEN waitline_hour_of_week(e.created_at, r.time_zone)
-                            ELSE e.party_size END,
-           m.measure,
-           CASE m.measure WHEN 1 THEN waitline_wait_minute(e.created_at, e.called_at)
-                          WHEN 2 THEN waitline_wait_minute(e.created_at, e.finished_at) ELSE 0 END,
-           1
-    {rows_of_each_entry}
-    WHERE e.id = NEW.entry_id
-      AND ((m.measure = 0 AND NEW.type = 'joined')
-           OR (m.measure = 1 AND NEW.type = 'called' AND e.called_at IS NOT NULL)
-           OR (m.measure IN (2, 3, 4) AND NEW.type = 'seated' AND e.finished_at IS NOT NULL
-               AND (m.measure = 2 OR e.quoted_high_minutes IS NOT NULL)
-               AND (m.measure < 4 OR waitline_wait_rounded(e.created_at, e.finished_at)
-                                      BETWEEN e.quoted_low_minutes AND e.quoted_high_minutes)))
+    SELECT NEW.restaurant_id, s.span, CASE s.span WHEN 1 THEN x.day ELSE x.month END,
+           d.dimension, CASE d.dimension WHEN 0 THEN x.hour ELSE x.party_size END,
+           m.measure, CASE m.measure WHEN 1 THEN x.call_minute WHEN 2 THEN x.seat_minute ELSE 0 END, 1
+    FROM (
+        SELECT e.party_size, e.called_at, e.finished_at, e.quoted_low_minutes, e.quoted_high_minutes,
+               waitline_local_day(e.created_at, r.time_zone) AS day,
+               waitline_local_month(e.created_at, r.time_zone) AS month,
+               waitline_hour_of_week(e.created_at, r.time_zone) AS hour,
+               CASE WHEN NEW.type = 'called' AND e.called_at IS NOT NULL
+                    THEN waitline_wait_minute(e.created_at, e.called_at) END AS call_minute,
+               CASE WHEN NEW.type = 'seated' AND e.finished_at IS NOT NULL
+                    THEN waitline_wait_minute(e.created_at, e.finished_at) END AS seat_minute,
+               CASE WHEN NEW.type = 'seated' AND e.finished_at IS NOT NULL
+                    THEN waitline_wait_rounded(e.created_at, e.finished_at) END AS seat_rounded
+        FROM queue_entry e JOIN restaurant r ON r.id = e.restaurant_id
+        WHERE e.id = NEW.entry_id AND NEW.type IN ('joined', 'called', 'seated')
+        LIMIT 1
+    ) x
+    CROSS JOIN (SELECT 1 AS span UNION ALL SELECT 2) s
+    CROSS JOIN (SELECT 0 AS dimension UNION ALL SELECT 1) d
+    CROSS JOIN (SELECT 0 AS measure UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3
+                UNION ALL SELECT 4) m
+    WHERE (m.measure = 0 AND NEW.type = 'joined')
+       OR (m.measure = 1 AND x.call_minute IS NOT NULL)
+       OR (m.measure IN (2, 3, 4) AND x.seat_minute IS NOT NULL
+           AND (m.measure = 2 OR x.quoted_high_minutes IS NOT NULL)
+           AND (m.measure < 4 OR x.seat_rounded BETWEEN x.quoted_low_minutes AND x.quoted_high_minutes))
     ON CONFLICT (restaurant_id, span, period, dimension, key, measure, minute)
     DO UPDATE SET parties = parties + 1;
 END
-""".replace("{rows_of_each_entry}", _ROWS_OF_EACH_ENTRY)
+"""
 
 ROLL_UP_FUNCTION = """
 -- The analytics' rollups are written by the event they count, in the same statement and transaction: an
