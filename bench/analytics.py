@@ -1,13 +1,18 @@
 """How fast the analytics answer on a location with a year of history, on PostgreSQL, and on what plans.
 
-    .venv/bin/python -m bench.analytics [--parties-per-day 274] [--others 3] [--keep]
+    .venv/bin/python -m bench.analytics [--parties-per-day 274] [--others 3] [--keep] [--reuse]
+
+``--reuse`` reads a database a ``--keep`` run left, migrating it first (timing the migration: a newer
+revision's backfill of a year) instead of seeding a new one.
 
 Makes a database ``waitline_bench_analytics``, migrates it, and writes a year of generated history
 (bench/history.py) for one location (274 parties a day: about 100,000 entries and 300,000 events) and for
 ``--others`` smaller ones beside it (a tenth each), then VACUUM ANALYZE. For each analytics read, over the
-whole year and over its last month, it prints the median of ``RUNS`` timings through the store (what the
-service runs, parameters bound the same way) and the EXPLAIN (ANALYZE, BUFFERS) plan with the indexes it
-used. Times are wall-clock in this process, round trip included.
+whole year, its last quarter and its last month, the exact reads (the log and the entries) and the rollups'
+(migration 0011; bench/history.py adds the history up in bulk) side by side, it prints
+the median of ``RUNS`` timings through the store (what the service runs, parameters bound the same way)
+and the EXPLAIN (ANALYZE, BUFFERS) plan with the indexes it used. Times are wall-clock in this process, round
+trip included.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from bench import history
 from waitline.config import Settings
 from waitline.services import Services
 from waitline.services.estimates import SAMPLE_LIMIT
-from waitline.store import analytics
+from waitline.store import analytics, rollups
 from waitline.store.engine import open_database
 
 DATABASE = "waitline_bench_analytics"
@@ -61,14 +66,35 @@ async def main() -> None:
     parser.add_argument("--parties-per-day", type=float, default=274)
     parser.add_argument("--others", type=int, default=3)
     parser.add_argument("--keep", action="store_true", help="keep the database for another look")
+    parser.add_argument("--reuse", action="store_true", help="migrate and read a kept database")
+    parser.add_argument("--database", default=DATABASE, help="its name (two runs at once need two)")
     args = parser.parse_args()
     admin = postgres.DEFAULT_URL
+    url = postgres.with_database(admin, args.database)
+    if args.reuse:
+        started = time.perf_counter()
+        await migrate_database(url)
+        print(f"migrated the kept database in {time.perf_counter() - started:.1f} s")
+        await postgres.execute(url, "VACUUM ANALYZE")
+        database = open_database(Settings(database_url=url, transaction_timeout_seconds=600))
+        async with database.snapshot() as connection:
+            found = await connection.execute(text("SELECT id FROM restaurant ORDER BY slug"))
+            locations = [row[0] for row in found]
+    else:
+        database = open_database(Settings(database_url=url, transaction_timeout_seconds=600))
+        locations = await _seed(database, admin, url, args)
+    await _read(database, locations)
+    await database.dispose()
+    if not args.keep:
+        await postgres.execute(admin, f"DROP DATABASE IF EXISTS {args.database} WITH (FORCE)")
+
+
+async def _seed(database: Any, admin: str, url: str, args: argparse.Namespace) -> list[Any]:
+    await database.dispose()
     await postgres.execute(
-        admin, f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)", f"CREATE DATABASE {DATABASE}"
+        admin, f"DROP DATABASE IF EXISTS {args.database} WITH (FORCE)", f"CREATE DATABASE {args.database}"
     )
-    url = postgres.with_database(admin, DATABASE)
     await migrate_database(url)
-    database = open_database(Settings(database_url=url, transaction_timeout_seconds=600))
     services = Services(database=database)
     started = time.perf_counter()
     locations = []
@@ -87,9 +113,17 @@ async def main() -> None:
             written = await history.write(connection, restaurant.id, parties)
         locations.append(restaurant.id)
         print(f"{slug}: {len(parties)} entries, {len(written)} events")
+    print(f"seeded in {time.perf_counter() - started:.0f} s")
+    started = time.perf_counter()
+    await migrate_database(url)
+    print(
+        f"migrated to the newest revision (the rollups' backfill) in {time.perf_counter() - started:.1f} s\n"
+    )
     await postgres.execute(url, "VACUUM ANALYZE")
-    print(f"seeded in {time.perf_counter() - started:.0f} s\n")
+    return locations
 
+
+async def _read(database: Any, locations: list[Any]) -> None:
     main_id = locations[0]
     year = (
         datetime.combine(FIRST, datetime.min.time(), tzinfo=UTC),
@@ -114,6 +148,35 @@ async def main() -> None:
                 ),
                 analytics._WAITS_POSTGRESQL,
                 {**ranged, "zone": "UTC"},
+            )
+            first, last = start.date(), (end - timedelta(days=1)).date()  # the same days (UTC)
+            reads["counts, rollups"] = (
+                lambda f=first, la=last: rollups.counts(
+                    connection=connection, restaurant_ids=[main_id], first=f, last=la
+                ),
+                rollups._COUNTS,
+                rollups.counts_params(connection, [main_id], first, last),
+            )
+            reads["waits, rollups"] = (
+                lambda f=first, la=last: rollups.waits(
+                    connection=connection, restaurant_ids=[main_id], first=f, last=la
+                ),
+                rollups._WAITS,
+                rollups.waits_params(connection, [main_id], first, last),
+            )
+            reads["counts, all locations, rollups"] = (
+                lambda f=first, la=last: rollups.counts(
+                    connection=connection, restaurant_ids=locations, first=f, last=la
+                ),
+                rollups._COUNTS,
+                rollups.counts_params(connection, locations, first, last),
+            )
+            reads["waits, all locations, rollups"] = (
+                lambda f=first, la=last: rollups.waits(
+                    connection=connection, restaurant_ids=locations, first=f, last=la
+                ),
+                rollups._WAITS,
+                rollups.waits_params(connection, locations, first, last),
             )
             every = {**ranged, "restaurant_ids": sorted(str(i) for i in locations)}
             reads["counts, all locations"] = (
@@ -173,9 +236,6 @@ async def main() -> None:
                 for line in plan:
                     print("    " + line)
                 print()
-    await database.dispose()
-    if not args.keep:
-        await postgres.execute(admin, f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ Each entry records its place at joining; with ``quote`` it records a quoted rang
 from __future__ import annotations
 
 import heapq
+import importlib
 import math
 import random
 import uuid
@@ -32,6 +33,7 @@ from waitline.domain import GENESIS_HASH, Actor, EventDraft, EventType
 from waitline.domain.event import ActorKind, Event
 from waitline.store.values import moment
 
+_ROLLUPS = importlib.import_module("waitline.migrations.versions.0012_rollups")
 # The host's pace: the weekday dinner peak loads the host to PEAK_LOAD (queues build at weekends).
 PEAK_LOAD = 0.85
 SERVICE_BASE = 0.5
@@ -205,8 +207,11 @@ def _value(connection: AsyncConnection, value: Any) -> Any:
     return value
 
 
-async def write(connection: AsyncConnection, restaurant_id: uuid.UUID, parties: list[Party]) -> list[Event]:
-    """Store ``parties`` and their events as ``restaurant_id``'s whole history (its log must be empty)."""
+async def write(
+    connection: AsyncConnection, restaurant_id: uuid.UUID, parties: list[Party], *, bulk: bool = True
+) -> list[Event]:
+    """Store ``parties`` and their events as ``restaurant_id``'s whole history (its log must be empty).
+    ``bulk=False``: the rollups' trigger adds up each event as it goes in, as it does live."""
     recorded = events_of(restaurant_id, parties)
     entry_rows = [
         {
@@ -243,6 +248,13 @@ async def write(connection: AsyncConnection, restaurant_id: uuid.UUID, parties: 
         }
         for event in recorded
     ]
+    # On PostgreSQL the analytics rollups' trigger is off while the history goes in, and the history is
+    # added up after, as the rollups' migration adds up what exists: thousands of events in ONE transaction
+    # would update each month's rollup rows thousands of times in it, and PostgreSQL keeps every version
+    # until the end (live, each event is a transaction of its own).
+    bulk = bulk and connection.dialect.name == "postgresql"
+    if bulk:
+        await connection.execute(text("ALTER TABLE queue_event DISABLE TRIGGER queue_event_roll_up"))
     for statement, rows in ((_INSERT_ENTRY, entry_rows), (_INSERT_EVENT, event_rows)):
         for start in range(0, len(rows), BATCH):
             batch = [
@@ -250,6 +262,15 @@ async def write(connection: AsyncConnection, restaurant_id: uuid.UUID, parties: 
                 for row in rows[start : start + BATCH]
             ]
             await connection.execute(statement, batch)
+    if bulk:
+        await connection.execute(text("ALTER TABLE queue_event ENABLE TRIGGER queue_event_roll_up"))
+        one = {"restaurant_id": _value(connection, restaurant_id)}
+        day = "(q.at AT TIME ZONE r.time_zone)::date"
+        await connection.execute(
+            text(_ROLLUPS.BACKFILL_COUNTS.format(day=day, restaurants=":restaurant_id")), one
+        )
+        waits = _ROLLUPS.BACKFILL_WAITS.format(**_ROLLUPS.POSTGRESQL_PARTS, restaurants=":restaurant_id")
+        await connection.execute(text(waits), one)
     head = {
         "restaurant_id": _value(connection, restaurant_id),
         "last_token": len(parties),

@@ -23,6 +23,7 @@ from tests.web_helpers import create_staff, sign_in
 from waitline import phone
 from waitline.domain import Role
 from waitline.domain.analytics import hour_of_week, inside
+from waitline.domain.rollup import PRECISION_MINUTES
 from waitline.services import Services
 from waitline.store.engine import Database
 from waitline.store.values import moment
@@ -86,6 +87,10 @@ async def sql_counts(database: Database, restaurant: StaffRestaurant) -> dict[st
     return found
 
 
+def within_the_minute(exact: float) -> object:
+    return pytest.approx(exact, abs=PRECISION_MINUTES + 1e-9)
+
+
 def p90(values: list[float]) -> float:
     return statistics.quantiles(values, n=10, method="inclusive")[8]
 
@@ -113,10 +118,12 @@ async def test_the_counts_waits_and_quotes_of_a_month_equal_sql_and_the_generate
     seats = [party.seat_wait for party in joined if party.seat_wait is not None]
     overall = report.waits.overall
     assert overall.parties == len(joined)
-    assert overall.call_median == pytest.approx(statistics.median(calls))
-    assert overall.call_p90 == pytest.approx(p90(calls))
-    assert overall.seat_median == pytest.approx(statistics.median(seats))
-    assert overall.seat_p90 == pytest.approx(p90(seats))
+    # The location's own zone: read from the rollups' whole-minute histograms, within half a minute.
+    assert report.waits.precision_minutes == PRECISION_MINUTES
+    assert overall.call_median == within_the_minute(statistics.median(calls))
+    assert overall.call_p90 == within_the_minute(p90(calls))
+    assert overall.seat_median == within_the_minute(statistics.median(seats))
+    assert overall.seat_p90 == within_the_minute(p90(seats))
     quoted = [party for party in joined if party.seat_wait is not None and party.quote]
     assert overall.quoted == len(quoted)
     assert overall.inside == sum(inside(party.seat_wait or 0, *(party.quote or (0, 0))) for party in quoted)
@@ -126,7 +133,7 @@ async def test_the_counts_waits_and_quotes_of_a_month_equal_sql_and_the_generate
     sizes = Counter(party.size for party in joined)
     assert {size: stats.parties for size, stats in report.waits.by_party_size.items()} == sizes
     twos = [party.seat_wait for party in joined if party.size == 2 and party.seat_wait is not None]
-    assert report.waits.by_party_size[2].seat_median == pytest.approx(statistics.median(twos))
+    assert report.waits.by_party_size[2].seat_median == within_the_minute(statistics.median(twos))
     walk_aways = counts["left"] + counts["no_show"]
     assert report.counts.walk_away_rate == pytest.approx(walk_aways / counts["joined"])
 
@@ -177,6 +184,9 @@ async def test_the_page_and_the_api_show_the_counts_sql_gives(
         kind: expected[kind] for kind in ("joined", "called", "seated", "cancelled", "left")
     }
     assert body["counts"]["noShow"] == expected["no_show"]
+    # Both say the waits' percentiles come from whole-minute histograms (the rollups).
+    assert body["waitPrecisionMinutes"] == PRECISION_MINUTES
+    assert f'data-wait-precision="{PRECISION_MINUTES}"' in page.text
     overview = await staff_client.get(f"/staff/luigis/analytics/overview?{RANGE}")
     assert overview.status_code == 200 and f">{expected['joined']}<" in overview.text
 

@@ -94,6 +94,11 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "/admin"): "organisation",
     ("POST", "/admin/locations"): "organisation",
     ("GET", "/admin/audit"): "organisation",
+    ("GET", "/admin/owners"): "organisation",
+    ("POST", "/admin/owners/invite"): "organisation",
+    ("POST", "/admin/owners/{owner_id}/revoke"): "organisation",
+    ("GET", "/owner-invite/{secret}"): "sign-in",
+    ("POST", "/owner-invite/{secret}"): "sign-in",
     ("GET", L): "settings",
     ("POST", L): "settings",
     ("GET", f"{L}/staff"): "settings",
@@ -224,7 +229,9 @@ async def make_callers(database: Database) -> tuple[dict[str, Caller], dict[str,
         return Caller(cookies={policy.SESSION_COOKIE: secret})
 
     async def owner(email: str) -> Caller:
-        secret = await services.access.owner_log_in(email=email, password=PASSWORD, session_lifetime=SESSION)
+        secret = await services.access.owner_log_in(
+            email=email, password=PASSWORD, client="192.0.2.1", session_lifetime=SESSION
+        )
         return Caller(cookies={policy.OWNER_COOKIE: secret})
 
     callers = {
@@ -243,6 +250,7 @@ async def make_callers(database: Database) -> tuple[dict[str, Caller], dict[str,
         "entry_id": str(uuid.uuid4()),
         "staff_id": str(uuid.uuid4()),
         "token_id": str(uuid.uuid4()),
+        "owner_id": str(uuid.uuid4()),
         "action": "seat",
         "secret": "x" * 43,
     }

@@ -65,6 +65,7 @@ STAFF_TEMPLATES = {  # staff read English (and the API docs are for developers)
     "admin_home.html",
     "admin_location.html",
     "admin_login.html",
+    "admin_owners.html",
     "admin_staff.html",
     "admin_tokens.html",
     "_login_form.html",

@@ -115,6 +115,9 @@ class Waits:
     overall: WaitStats = WaitStats()
     by_hour: Mapping[int, WaitStats] = field(default_factory=dict)  # parties by hour: the heatmap
     by_party_size: Mapping[int, WaitStats] = field(default_factory=dict)
+    # How far the medians and 90th percentiles may lie from the exact ones, in minutes (0: exact; the
+    # rollups' whole-minute histograms: domain.rollup.PRECISION_MINUTES).
+    precision_minutes: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -122,6 +122,10 @@ class OwnerExists(WaitlineError):
     """An owner with this email exists already."""
 
 
+class LastOwner(WaitlineError):
+    """An organisation keeps at least one owner: invite another owner before removing this one."""
+
+
 class InviteInvalid(WaitlineError):
     """This invitation link is unknown, used already or expired. Ask for a new one."""
 

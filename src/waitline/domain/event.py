@@ -17,7 +17,7 @@ import enum
 import hashlib
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -149,6 +149,10 @@ def canonical_encoding(
         details,
         str(epoch_micros(at)),
     )
+    return netstrings(fields)
+
+
+def netstrings(fields: Iterable[str | None]) -> bytes:
     return b"".join(_netstring(field) for field in fields)
 
 

@@ -20,6 +20,7 @@ from waitline.services.eventlog import EventLog
 from waitline.services.holds import Holds
 from waitline.services.notifier import MessageObserver
 from waitline.services.outcomes import Observer, Unobserved
+from waitline.services.ownership import Ownership
 from waitline.services.pushes import Pushes
 from waitline.services.queue import Queue
 from waitline.services.replies import Replies
@@ -45,6 +46,7 @@ class Services:
         self.accounts = Accounts(database=database)
         self.access = Access(database=database)
         self.admin = Admin(database=database)
+        self.ownership = Ownership(database=database)
         self.estimates = Estimates(database=database, observer=observer)
         self.queue = Queue(
             database=database, limits=limits, observer=observer or Unobserved(), estimates=self.estimates

@@ -32,13 +32,11 @@ from waitline.domain import (
     permits,
     role_at,
 )
-from waitline.ratelimit import LimitCheck, RatePolicy
-from waitline.store import limits, owners, restaurants, staff, tokens
+from waitline.services import sign_in
+from waitline.store import login_throttle, owners, restaurants, staff, tokens
 from waitline.store.engine import Database
 
 _RANK = {Role.HOST: 1, Role.MANAGER: 2, Role.OWNER: 3}
-# Sign-in attempts per owner email (a password guesser against one owner; the per-address limit is separate).
-OWNER_ATTEMPTS = RatePolicy(limit=10, period_seconds=3600, name="owner-sign-in")
 
 
 def _utcnow() -> datetime:
@@ -93,22 +91,28 @@ class Access:
             )
 
     async def owner_log_in(
-        self, *, email: str, password: str, session_lifetime: timedelta, now: datetime | None = None
+        self,
+        *,
+        email: str,
+        password: str,
+        client: str,
+        session_lifetime: timedelta,
+        now: datetime | None = None,
     ) -> str:
         """A new owner session secret once email and password match; LoginFailed otherwise (same work).
 
-        Attempts per email are counted before the password is checked (OWNER_ATTEMPTS, in the database,
-        shared by every instance, whether or not the email has an account): RateLimited past it.
+        Attempts are counted per email and ``client`` (the address as the per-address limits count it)
+        before the password is checked, as staff sign-ins are (services/lockout.py): LoginThrottled while
+        that address is locked out of that account. A stranger's guesses lock out the stranger's address,
+        never the owner signing in from another.
         """
         now = now or _utcnow()
         email = normalise_email(email)
-        async with self._database.single_statement() as connection:
-            await limits.hit_limits(
-                connection=connection,
-                checks=[LimitCheck(f"owner-sign-in:{email}", OWNER_ATTEMPTS)],
-                now=now.timestamp(),
+        key = {"email": email, "client": client}
+        async with self._database.transaction() as connection:
+            await sign_in.count_attempt(
+                connection=connection, throttle=login_throttle.OWNERS, key=key, now=now
             )
-        async with self._database.snapshot() as connection:
             credentials = await owners.owner_credentials(connection=connection, email=email)
 
         def check() -> bool:
@@ -121,6 +125,7 @@ class Access:
             raise LoginFailed()
         secret = auth.new_session_secret()
         async with self._database.transaction() as connection:
+            await sign_in.succeeded(connection=connection, throttle=login_throttle.OWNERS, key=key)
             await owners.create_session(
                 connection=connection,
                 token_hash=auth.token_hash(secret),

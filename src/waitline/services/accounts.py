@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import math
 from datetime import UTC, datetime, timedelta
 
 from waitline import auth
@@ -11,7 +10,6 @@ from waitline.domain import (
     MAX_PASSWORD_LENGTH,
     MIN_PASSWORD_LENGTH,
     LoginFailed,
-    LoginThrottled,
     NotPermitted,
     PasswordUnacceptable,
     Role,
@@ -19,8 +17,8 @@ from waitline.domain import (
     normalise_email,
 )
 from waitline.ratelimit import LimitCheck, RatePolicy
-from waitline.services.lockout import LOGIN_BRAKE_WINDOW, LOGIN_FORGET_AFTER, login_lockout
-from waitline.store import limits, restaurants, secrets, staff, tokens
+from waitline.services import sign_in
+from waitline.store import limits, login_throttle, restaurants, secrets, staff, tokens
 from waitline.store.engine import Database
 
 
@@ -108,37 +106,10 @@ class Accounts:
         email = normalise_email(email)
         async with self._database.transaction() as connection:
             restaurant = await restaurants.get_restaurant_by_slug(connection=connection, slug=slug)
-            attempt = await staff.reserve_login_attempt(
-                connection=connection,
-                restaurant_id=restaurant.id,
-                email=email,
-                client=client,
-                now=now,
-                forget_before=now - LOGIN_FORGET_AFTER,
+            key = {"restaurant_id": str(restaurant.id), "email": email, "client": client}
+            await sign_in.count_attempt(
+                connection=connection, throttle=login_throttle.STAFF, key=key, now=now
             )
-            if isinstance(attempt, datetime):
-                raise LoginThrottled(retry_after_seconds=math.ceil((attempt - now).total_seconds()))
-            account_failures = await staff.account_failures(
-                connection=connection,
-                restaurant_id=restaurant.id,
-                email=email,
-                since=now - LOGIN_BRAKE_WINDOW,
-            )
-            lockout = login_lockout(attempt.number, account_failures=account_failures)
-            if lockout is not None:
-                # Set before the password is checked, so attempts racing this one are refused meanwhile;
-                # a correct password lifts it again below.
-                await staff.lock_login(
-                    connection=connection,
-                    restaurant_id=restaurant.id,
-                    email=email,
-                    client=client,
-                    until=now + lockout,
-                )
-            if attempt.number == 1:
-                await staff.forget_old_login_attempts(
-                    connection=connection, restaurant_id=restaurant.id, forget_before=now - LOGIN_FORGET_AFTER
-                )
             credentials = await staff.staff_credentials(
                 connection=connection, restaurant_id=restaurant.id, email=email
             )
@@ -158,9 +129,7 @@ class Accounts:
         member = credentials[0]
         secret = auth.new_session_secret()
         async with self._database.transaction() as connection:
-            await staff.clear_login_attempts(
-                connection=connection, restaurant_id=restaurant.id, email=email, client=client
-            )
+            await sign_in.succeeded(connection=connection, throttle=login_throttle.STAFF, key=key)
             await staff.delete_expired_sessions(connection=connection, staff_id=member.id, now=now)
             await staff.create_session(
                 connection=connection,

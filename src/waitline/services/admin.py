@@ -28,6 +28,8 @@ from waitline.domain import (
     StaffMember,
     normalise_email,
 )
+from waitline.domain.audit import AuditVerifier
+from waitline.domain.event import ChainBreak
 from waitline.domain.location import LocationSettings
 from waitline.services.access import Grant
 from waitline.store import admin, restaurants, staff, tokens
@@ -251,3 +253,22 @@ class Admin:
             if revoked:
                 await self._record(connection, grant, "token.revoke", before={"token_id": str(token_id)})
         return revoked
+
+    # --- the audit trail's chains --------------------------------------------------------------------------
+
+    async def verify_audit(self) -> list[tuple[str, int, ChainBreak | None]]:
+        """Every organisation's audit chain walked from seq 1: (name, entries verified, first break or None).
+        Each organisation is read in one snapshot, so its head and its entries agree."""
+        async with self._database.snapshot() as connection:
+            found = await admin.organisations(connection=connection)
+        verdicts = []
+        for organisation_id, name, _, _ in found:
+            async with self._database.snapshot() as connection:
+                head = next(
+                    o for o in await admin.organisations(connection=connection) if o[0] == organisation_id
+                )
+                verifier = AuditVerifier()
+                for entry in await admin.audit_chain(connection=connection, organisation_id=organisation_id):
+                    verifier.feed(entry)
+            verdicts.append((name, verifier.checked, verifier.finish(head[2], head[3])))
+        return verdicts

@@ -1,9 +1,11 @@
 """Analytics of one location or several, for a range of days in the location's time zone, and the CSV
 exports of entries and events.
 
-Every figure is read in one snapshot from the event log (counts) and the entries (waits, quotes); nothing
-here is kept. The exports are read page by page, each page in a snapshot of its own, so that an export of a
-year streams without holding a connection or the whole range in memory. Mobile numbers leave masked.
+Every figure is read in one snapshot: from the rollups the event log keeps per local day and month
+(store/rollups.py) when the range is in the location's own time zone, else from the log (counts) and the
+entries (waits, quotes) themselves. The exports are read page by page, each page in a snapshot of its own,
+so that an export of a year streams without holding a connection or the whole range in memory. Mobile
+numbers leave masked.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from waitline import phone
 from waitline.domain import Restaurant
 from waitline.domain.analytics import Calibration, Counts, Report, day_bounds
 from waitline.services.estimates import Estimates
-from waitline.store import analytics, restaurants
+from waitline.store import analytics, restaurants, rollups
 from waitline.store.engine import Database
 
 EXPORT_PAGE = 1000
@@ -52,17 +54,16 @@ class Analytics:
     async def location(
         self, *, restaurant_id: uuid.UUID, first: date, last: date, zone: tzinfo
     ) -> LocationReport:
-        start, end = day_bounds(first, last, zone)
         async with self._database.snapshot() as connection:
             restaurant = await restaurants.get_restaurant(connection=connection, restaurant_id=restaurant_id)
-            report = await self._report(connection, [restaurant_id], start, end, zone)
+            days = _Days(first, last, zone, rolled_up=restaurant.time_zone == str(zone))
+            report = await days.report(connection, [restaurant_id])
         calibration = await self._estimates.calibration(restaurant_id=restaurant_id, now=datetime.now(UTC))
         return LocationReport(restaurant=restaurant, report=report, calibration=calibration)
 
     async def overview(
         self, *, restaurant_ids: Sequence[uuid.UUID], first: date, last: date, zone: tzinfo
     ) -> Overview:
-        start, end = day_bounds(first, last, zone)
         ids = sorted(set(restaurant_ids))
         async with self._database.snapshot() as connection:
             each = []
@@ -70,22 +71,12 @@ class Analytics:
                 restaurant = await restaurants.get_restaurant(
                     connection=connection, restaurant_id=restaurant_id
                 )
-                counted = await analytics.counts(
-                    connection=connection, restaurant_ids=[restaurant_id], start=start, end=end
-                )
-                each.append((restaurant, counted))
-            total = await self._report(connection, ids, start, end, zone)
+                days = _Days(first, last, zone, rolled_up=restaurant.time_zone == str(zone))
+                each.append((restaurant, await days.counts(connection, [restaurant_id])))
+            # The rollups count each location's own days: one sum for all only when they share the zone.
+            shared = all(place.time_zone == str(zone) for place, _ in each)
+            total = await _Days(first, last, zone, rolled_up=shared).report(connection, ids)
         return Overview(locations=tuple(each), total=total)
-
-    @staticmethod
-    async def _report(
-        connection: Any, ids: Sequence[uuid.UUID], start: datetime, end: datetime, zone: tzinfo
-    ) -> Report:
-        counted = await analytics.counts(connection=connection, restaurant_ids=ids, start=start, end=end)
-        waits = await analytics.waits(
-            connection=connection, restaurant_ids=ids, start=start, end=end, zone=zone
-        )
-        return Report(counts=counted, waits=waits)
 
     async def entries(
         self, *, restaurant_id: uuid.UUID, first: date, last: date, zone: tzinfo
@@ -128,3 +119,35 @@ class Analytics:
                 return
             last_row = rows[-1]
             after = last_row[cursor] if isinstance(cursor, str) else tuple(last_row[key] for key in cursor)
+
+
+@dataclass(frozen=True)
+class _Days:
+    """A range of local days, read from the rollups when they are kept in its zone (the location's own),
+    else from the log and the entries themselves (a zone other than the location's)."""
+
+    first: date
+    last: date
+    zone: tzinfo
+    rolled_up: bool
+
+    async def counts(self, connection: Any, ids: Sequence[uuid.UUID]) -> Counts:
+        if self.rolled_up:
+            return await rollups.counts(
+                connection=connection, restaurant_ids=ids, first=self.first, last=self.last
+            )
+        start, end = day_bounds(self.first, self.last, self.zone)
+        return await analytics.counts(connection=connection, restaurant_ids=ids, start=start, end=end)
+
+    async def report(self, connection: Any, ids: Sequence[uuid.UUID]) -> Report:
+        counted = await self.counts(connection, ids)
+        if self.rolled_up:
+            waits = await rollups.waits(
+                connection=connection, restaurant_ids=ids, first=self.first, last=self.last
+            )
+        else:
+            start, end = day_bounds(self.first, self.last, self.zone)
+            waits = await analytics.waits(
+                connection=connection, restaurant_ids=ids, start=start, end=end, zone=self.zone
+            )
+        return Report(counts=counted, waits=waits)

@@ -7,12 +7,13 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from waitline.domain import Restaurant, StaffMember
+from waitline.domain.audit import AuditEntry, audit_hash
 from waitline.domain.location import LocationSettings
 from waitline.domain.rows import as_uuid, datetime_from_row
 from waitline.store.restaurants import RESTAURANT_COLUMNS
@@ -93,12 +94,28 @@ _REVOKE_TOKEN = Statement(
     RETURNING id
     """
 )
+# The organisation's audit head, locked: appends are numbered and chained in the order they commit.
+_AUDIT_HEAD = Statement(
+    "SELECT audit_seq, audit_hash FROM organisation WHERE id = :organisation_id {for_update}"
+)
 _INSERT_AUDIT = Statement(
     """
-    INSERT INTO audit_event (id, organisation_id, restaurant_id, actor, action, before, after)
-    VALUES (:id, :organisation_id, :restaurant_id, :actor, :action, :before, :after)
+    INSERT INTO audit_event (id, organisation_id, restaurant_id, actor, action, before, after, created_at,
+                             seq, prev_hash, hash)
+    VALUES (:id, :organisation_id, :restaurant_id, :actor, :action, :before, :after, :created_at,
+            :seq, :prev_hash, :hash)
     """
 )
+_ADVANCE_AUDIT_HEAD = Statement(
+    "UPDATE organisation SET audit_seq = :seq, audit_hash = :hash WHERE id = :organisation_id"
+)
+_AUDIT_CHAIN = Statement(
+    """
+    SELECT organisation_id, seq, restaurant_id, actor, action, before, after, created_at, prev_hash, hash
+    FROM audit_event WHERE organisation_id = :organisation_id ORDER BY seq
+    """
+)
+_ORGANISATIONS = Statement("SELECT id, name, audit_seq, audit_hash FROM organisation ORDER BY name, id")
 _AUDIT = Statement(
     """
     SELECT a.created_at, a.actor, a.action, a.before, a.after, r.slug
@@ -209,16 +226,51 @@ async def record(
     before: Mapping[str, Any] | None,
     after: Mapping[str, Any] | None,
 ) -> None:
+    """Append to the organisation's audit trail, chained onto its head (domain/audit.py)."""
+    organisation = {"organisation_id": str(organisation_id)}
+    head = (await connection.execute(_AUDIT_HEAD.on(connection), organisation)).mappings().one()
+    now = datetime.now(UTC)
+    at = now.replace(microsecond=now.microsecond // 1000 * 1000)  # as SQLite stores it: milliseconds
+    seq, prev_hash = int(head["audit_seq"]) + 1, str(head["audit_hash"])
+    before_text = None if before is None else json.dumps(before, sort_keys=True, default=str)
+    after_text = None if after is None else json.dumps(after, sort_keys=True, default=str)
+    sealed = audit_hash(
+        prev_hash,
+        organisation_id=organisation_id,
+        seq=seq,
+        restaurant_id=restaurant_id,
+        actor=actor,
+        action=action,
+        before=before_text,
+        after=after_text,
+        at=at,
+    )
     params = {
+        **organisation,
         "id": str(uuid.uuid4()),
-        "organisation_id": str(organisation_id),
         "restaurant_id": None if restaurant_id is None else str(restaurant_id),
         "actor": actor,
         "action": action,
-        "before": None if before is None else json.dumps(before, sort_keys=True, default=str),
-        "after": None if after is None else json.dumps(after, sort_keys=True, default=str),
+        "before": before_text,
+        "after": after_text,
+        "created_at": moment(connection, at),
+        "seq": seq,
+        "prev_hash": prev_hash,
+        "hash": sealed,
     }
     await connection.execute(_INSERT_AUDIT.on(connection), params)
+    await connection.execute(_ADVANCE_AUDIT_HEAD.on(connection), {**organisation, "seq": seq, "hash": sealed})
+
+
+async def organisations(*, connection: AsyncConnection) -> list[tuple[uuid.UUID, str, int, str]]:
+    """Every organisation: id, name, and its audit head (seq, hash)."""
+    rows = (await connection.execute(_ORGANISATIONS.on(connection))).mappings()
+    return [(as_uuid(r["id"]), r["name"], int(r["audit_seq"]), r["audit_hash"]) for r in rows]
+
+
+async def audit_chain(*, connection: AsyncConnection, organisation_id: uuid.UUID) -> list[AuditEntry]:
+    rows = await connection.execute(_AUDIT_CHAIN.on(connection), {"organisation_id": str(organisation_id)})
+    return [AuditEntry.from_row(row) for row in rows.mappings()]
 
 
 async def audit(

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from waitline.config import Settings
 from waitline.domain import ServiceUnavailable, UnstorableInput
+from waitline.store import sqlite_functions
 from waitline.store.sqlite_writer import FLOCK_AVAILABLE, ProcessWriterGate
 
 _READ_ONLY = "waitline_read_only"
@@ -104,6 +105,7 @@ def _configure_sqlite(engine: AsyncEngine, *, busy_timeout_seconds: float) -> No
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
+        sqlite_functions.register(dbapi_connection)  # the analytics' rollup trigger calls them
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:

@@ -20,6 +20,7 @@ FUNCTIONS = (
     "waitline_call_next",
     "waitline_enqueue_messages",
     "waitline_channel_twins",
+    "waitline_roll_up_event",
 )
 
 

@@ -11,12 +11,10 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from waitline.domain import (
-    LoginAttempt,
     Restaurant,
     StaffExists,
     StaffMember,
     StaffSession,
-    datetime_from_row,
 )
 from waitline.store.statement import Statement
 from waitline.store.values import moment
@@ -87,97 +85,6 @@ async def set_password_hash(*, connection: AsyncConnection, staff_id: uuid.UUID,
 
 
 # --- the login throttle -----------------------------------------------------------------------------------
-
-# Counts the attempt before its password is checked, in one statement, unless the key (an account and one
-# client address) is locked out: of many attempts racing in, each gets its own number, and none gets past a
-# lock another one has set. (The row lock that the upsert takes on PostgreSQL, and BEGIN IMMEDIATE on SQLite,
-# order them.) No row comes back while locked. A run of failures older than :forget_before starts again.
-_RESERVE_ATTEMPT = Statement(
-    """
-    INSERT INTO login_throttle AS t (restaurant_id, email, client, failures, locked_until, last_attempt_at)
-    VALUES (:restaurant_id, :email, :client, 1, NULL, :now)
-    ON CONFLICT (restaurant_id, email, client) DO UPDATE SET
-        failures = CASE WHEN t.last_attempt_at < :forget_before THEN 1 ELSE t.failures + 1 END,
-        last_attempt_at = :now
-    WHERE t.locked_until IS NULL OR t.locked_until <= :now
-    RETURNING failures
-    """
-)
-_KEY = "restaurant_id = :restaurant_id AND email = :email AND client = :client"
-_LOCKED_UNTIL = Statement(f"SELECT locked_until FROM login_throttle WHERE {_KEY}")
-_LOCK = Statement(f"UPDATE login_throttle SET locked_until = :locked_until WHERE {_KEY}")
-_CLEAR_ATTEMPTS = Statement(f"DELETE FROM login_throttle WHERE {_KEY}")
-# The account's failures from every address since :since: what the account-wide brake looks at.
-_ACCOUNT_FAILURES = Statement(
-    """
-    SELECT COALESCE(SUM(failures), 0) FROM login_throttle
-    WHERE restaurant_id = :restaurant_id AND email = :email AND last_attempt_at >= :since
-    """
-)
-# Keeps the table from growing with guessed emails: runs that ended long ago are forgotten anyway.
-_FORGET_OLD_ATTEMPTS = Statement(
-    """
-    DELETE FROM login_throttle
-    WHERE restaurant_id = :restaurant_id AND last_attempt_at < :forget_before
-      AND (locked_until IS NULL OR locked_until < :forget_before)
-    """
-)
-
-
-def _key(restaurant_id: uuid.UUID, email: str, client: str) -> dict[str, str]:
-    return {"restaurant_id": str(restaurant_id), "email": email, "client": client}
-
-
-async def reserve_login_attempt(
-    *,
-    connection: AsyncConnection,
-    restaurant_id: uuid.UUID,
-    email: str,
-    client: str,
-    now: datetime,
-    forget_before: datetime,
-) -> LoginAttempt | datetime:
-    """The attempt let through (numbered within this client's run for this account), or when its lockout
-    ends."""
-    params = {
-        **_key(restaurant_id, email, client),
-        "now": moment(connection, now),
-        "forget_before": moment(connection, forget_before),
-    }
-    failures = (await connection.execute(_RESERVE_ATTEMPT.on(connection), params)).scalar_one_or_none()
-    if failures is not None:
-        return LoginAttempt(number=int(failures))
-    locked_until = (await connection.execute(_LOCKED_UNTIL.on(connection), params)).scalar_one()
-    return datetime_from_row(locked_until)
-
-
-async def account_failures(
-    *, connection: AsyncConnection, restaurant_id: uuid.UUID, email: str, since: datetime
-) -> int:
-    """Failed (or unfinished) sign-ins of this account from every address since ``since``."""
-    params = {"restaurant_id": str(restaurant_id), "email": email, "since": moment(connection, since)}
-    return int((await connection.execute(_ACCOUNT_FAILURES.on(connection), params)).scalar_one())
-
-
-async def lock_login(
-    *, connection: AsyncConnection, restaurant_id: uuid.UUID, email: str, client: str, until: datetime
-) -> None:
-    params = {**_key(restaurant_id, email, client), "locked_until": moment(connection, until)}
-    await connection.execute(_LOCK.on(connection), params)
-
-
-async def clear_login_attempts(
-    *, connection: AsyncConnection, restaurant_id: uuid.UUID, email: str, client: str
-) -> None:
-    await connection.execute(_CLEAR_ATTEMPTS.on(connection), _key(restaurant_id, email, client))
-
-
-async def forget_old_login_attempts(
-    *, connection: AsyncConnection, restaurant_id: uuid.UUID, forget_before: datetime
-) -> None:
-    params = {"restaurant_id": str(restaurant_id), "forget_before": moment(connection, forget_before)}
-    await connection.execute(_FORGET_OLD_ATTEMPTS.on(connection), params)
-
 
 # --- sessions ---------------------------------------------------------------------------------------------
 

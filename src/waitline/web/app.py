@@ -34,6 +34,7 @@ from waitline.web import (
     pages_admin,
     pages_analytics,
     pages_guest,
+    pages_owners,
     pages_staff,
     policy,
     problems,
@@ -200,6 +201,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
     app.include_router(pages_analytics.router)
     app.include_router(pages_staff.router)
     app.include_router(pages_admin.router)
+    app.include_router(pages_owners.router)
     app.include_router(pages_guest.router)
     return app
 

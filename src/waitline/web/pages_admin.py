@@ -22,6 +22,7 @@ from waitline.domain import (
     SLUG_PATTERN,
     InviteInvalid,
     LoginFailed,
+    LoginThrottled,
     PasswordUnacceptable,
     Role,
     SettingsInvalid,
@@ -78,6 +79,9 @@ async def login_page(request: Request, pages: PagesDep) -> Response:
     return pages.page(request, "admin_login.html", {"email": "", "message": None})
 
 
+TOO_MANY_ATTEMPTS = "Too many sign-in attempts. Please wait."
+
+
 @router.post("/admin/login")
 async def log_in(request: Request, services: ServicesDep, pages: PagesDep, client_ip: ClientIP) -> Response:
     form = await _form(request)
@@ -90,15 +94,23 @@ async def log_in(request: Request, services: ServicesDep, pages: PagesDep, clien
         if not email or not password or len(email) > 254 or len(password) > 1024:
             raise LoginFailed()
         secret = await services.access.owner_log_in(
-            email=email, password=password, session_lifetime=timedelta(hours=settings.staff_session_hours)
+            email=email,
+            password=password,
+            client=client_ip,
+            session_lifetime=timedelta(hours=settings.staff_session_hours),
         )
-    except (LoginFailed, RateLimited) as error:
-        message = (
-            error.detail if isinstance(error, LoginFailed) else "Too many sign-in attempts. Please wait."
-        )
+    except (LoginFailed, LoginThrottled, RateLimited) as error:
+        message = error.detail if isinstance(error, LoginFailed | LoginThrottled) else TOO_MANY_ATTEMPTS
         status = 401 if isinstance(error, LoginFailed) else 429
+        headers = (
+            {"Retry-After": str(error.retry_after_seconds)} if isinstance(error, LoginThrottled) else None
+        )
         return pages.page(
-            request, "admin_login.html", {"email": email, "message": message}, status_code=status
+            request,
+            "admin_login.html",
+            {"email": email, "message": message},
+            status_code=status,
+            headers=headers,
         )
     response = RedirectResponse("/admin", status_code=303)
     csrf.renew(response, secure=pages.secure(request))  # no token from before sign-in is good after it
@@ -337,7 +349,8 @@ async def invitation(
         found = await services.admin.invitation(secret)
     except InviteInvalid as error:
         return pages.error(request, status_code=410, title="This link does not work", message=error.detail)
-    return pages.page(request, "invite.html", {"invitation": found, "secret": secret, "message": None})
+    context = {"invitation": found, "accept_path": f"/invite/{secret}", "message": None}
+    return pages.page(request, "invite.html", context)
 
 
 @router.post("/invite/{secret}")
@@ -351,7 +364,7 @@ async def accept_invitation(
     except InviteInvalid as error:
         return pages.error(request, status_code=410, title="This link does not work", message=error.detail)
     except (PasswordUnacceptable, StaffExists) as error:
-        context = {"invitation": found, "secret": secret, "message": error.detail}
+        context = {"invitation": found, "accept_path": f"/invite/{secret}", "message": error.detail}
         return pages.page(request, "invite.html", context, status_code=422)
     del member
     return RedirectResponse(f"/staff/{found.slug}/login", status_code=303)

@@ -31,6 +31,7 @@ _DOMAIN: dict[type[domain.WaitlineError], tuple[int, str]] = {
     RateLimited: (429, "rate-limited"),
     domain.TransitionNotAllowed: (409, "transition-not-allowed"),
     domain.SlugTaken: (409, "slug-taken"),
+    domain.LastOwner: (409, "last-owner"),
     domain.IdempotencyKeyReused: (422, "idempotency-key-reused"),
     domain.InvalidMobileNumber: (422, "invalid-mobile-number"),
     domain.NotAuthenticated: (401, "not-authenticated"),

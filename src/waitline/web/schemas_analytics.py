@@ -65,6 +65,9 @@ class AnalyticsOut(ApiModel):
     by_hour_of_week: list[WaitsOut]
     by_party_size: list[WaitsOut]
     quote_coverage: float | None  # of the calibrated range, over the calibration's history
+    # How far the medians and 90th percentiles may lie from the exact ones, in minutes: 0.5 when read from
+    # the whole-minute histograms kept with every change (the location's own time zone), 0 when exact.
+    wait_precision_minutes: float
 
     @classmethod
     def of(
@@ -80,4 +83,5 @@ class AnalyticsOut(ApiModel):
             by_hour_of_week=[WaitsOut.of(hour, stats) for hour, stats in waits.by_hour.items()],
             by_party_size=[WaitsOut.of(size, stats) for size, stats in waits.by_party_size.items()],
             quote_coverage=quote_coverage,
+            wait_precision_minutes=waits.precision_minutes,
         )
