@@ -115,13 +115,9 @@ async def fill_queues(url: str, *, restaurants: int, per_restaurant: int) -> dic
         async with connection.transaction():
             rows = await connection.fetch("SELECT restaurant_id, last_seq, last_hash FROM token_sequence")
             before = {row["restaurant_id"]: ChainHead(row["last_seq"], row["last_hash"]) for row in rows}
-            # With what refers to the entries, where this schema has it (the baseline's has not).
-            referring = await connection.fetch(
-                "SELECT name FROM unnest(ARRAY['guest_email', 'push_subscription']) AS name"
-                " WHERE to_regclass(name) IS NOT NULL"
-            )
-            tables = ", ".join(["queue_entry", "rate_limit", *(row["name"] for row in referring)])
-            await connection.execute(f"TRUNCATE {tables}")
+            # CASCADE: with whatever refers to the entries in this schema (a guest's email, language, push
+            # subscription, messages...), which differs between HEAD and the baseline.
+            await connection.execute("TRUNCATE queue_entry, rate_limit CASCADE")
             await connection.execute("UPDATE token_sequence SET last_token = 0")
             entries: list[tuple[object, ...]] = []
             events: list[tuple[object, ...]] = []
