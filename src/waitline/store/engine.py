@@ -149,6 +149,16 @@ def is_connection_failure(error: BaseException) -> bool:
     return isinstance(error, OperationalError) and "locked" in str(error.orig)
 
 
+def error_for_sqlstate(sqlstate: str) -> Exception | None:
+    """The domain error a failed statement of this SQLSTATE stands for, as ``Database`` turns it (None when
+    it stands for none): for a failure caught inside a function and returned as a code (a batched join)."""
+    if sqlstate.startswith(_UNAVAILABLE_SQLSTATE_PREFIXES):
+        return ServiceUnavailable()
+    if sqlstate.startswith(_DATA_EXCEPTION):
+        return UnstorableInput()
+    return None
+
+
 @dataclass(frozen=True)
 class PoolStatus:
     in_use: int
