@@ -124,11 +124,10 @@ BEGIN
     END IF;
 
     -- The counter row lock serialises every change of one restaurant until this transaction ends, once for
-    -- the whole batch. The waiting parties are counted once here; each join of the batch adds its own.
-    SELECT s.last_token INTO v_last_token
+    -- the whole batch. The counter row keeps how many parties wait (nothing is counted); each join of the
+    -- batch adds its own.
+    SELECT s.last_token, s.waiting INTO v_last_token, v_waiting
     FROM token_sequence s WHERE s.restaurant_id = v_restaurant_id FOR UPDATE;
-    SELECT count(*) INTO v_waiting FROM queue_entry w
-    WHERE w.restaurant_id = v_restaurant_id AND w.status = 'waiting';
 
     FOR i IN 1..v_count LOOP
         CONTINUE WHEN v_decided[i];
