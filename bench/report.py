@@ -245,16 +245,10 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             )
     two = scenarios.get("2", {})
     w, p = _at(two.get("waitline", []), 64), _at(two.get("pgbench", []), 64)
-    if w:
-        add(
-            "scenario 2, one hot queue, 64 clients: ≥ 1,000 joins/s with p99 ≤ 100 ms (coalesced joins)",
-            w["throughput"] >= 1000 and w["latency_ms"]["p99"] <= 100,
-            f"{w['throughput']} req/s p99 {w['latency_ms']['p99']} ms",
-        )
     if w and p:
         add(
-            "scenario 2, one hot queue, 64 clients: beat pgbench's hot-row figure (a goal for later)",
-            w["throughput"] >= p["throughput"],
+            "scenario 2, one hot queue, 64 clients: ≥ 1,000 joins/s, p99 ≤ 100 ms, above pgbench's hot row",
+            w["throughput"] >= max(1000, p["throughput"]) and w["latency_ms"]["p99"] <= 100,
             f"{w['throughput']} req/s p99 {w['latency_ms']['p99']} ms vs pgbench {p['throughput']} TPS "
             f"p99 {p['latency_ms']['p99']} ms = {_ratio(w['throughput'], p['throughput'])}×",
         )

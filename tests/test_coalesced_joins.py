@@ -7,19 +7,17 @@ each replay its original entry, each refusal its own 4xx while the others succee
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 import uuid
 from collections import Counter
 from collections.abc import Callable
 
-import anyio
 import httpx
 import pytest
 from sqlalchemy import text
 
 from tests.conftest import CLIENT_IP, Server, StaffRestaurant, join_body
 from tests.load import fire, last_token, record_figures, stored_entries, storm_client, warm_up
+from tests.test_event_log_tampering import verify
 from waitline.config import Settings
 from waitline.domain import JoinRequest, ServiceUnavailable
 from waitline.services import Services
@@ -61,17 +59,6 @@ def storm_bodies() -> dict[str, list[dict[str, object]]]:
 
 def problem_type(response: httpx.Response) -> str:
     return str(response.json()["type"]).removeprefix("urn:waitline:problem:")
-
-
-async def verify_chain(database_url: str, slug: str) -> tuple[int, str]:
-    environment = {**os.environ, "WAITLINE_DATABASE_URL": database_url}
-    with anyio.fail_after(60):
-        process = await anyio.run_process(
-            [sys.executable, "-m", "waitline", "events", "verify", "--restaurant", slug],
-            env=environment,
-            check=False,
-        )
-    return process.returncode, process.stdout.decode() + process.stderr.decode()
 
 
 async def batches_seen(database: Database, restaurant_id: uuid.UUID) -> Counter[int]:
@@ -153,8 +140,8 @@ async def test_a_storm_with_mixed_failures_on_one_restaurant_answers_each_join_a
     async with database.snapshot() as connection:
         seqs = (await connection.execute(text("SELECT seq FROM queue_event ORDER BY seq"))).scalars().all()
     assert list(seqs) == list(range(1, GUESTS + 1))
-    code, output = await verify_chain(database_url, restaurant.restaurant.slug)
-    assert code == 0, output
+    code, output, errors = await verify(database_url, restaurant.restaurant.slug)  # `waitline events verify`
+    assert code == 0, output + errors
 
     # The storm did go through batches: some transactions made more than one entry.
     batches = await batches_seen(database, restaurant.restaurant.id)
