@@ -175,9 +175,13 @@ class Database:
         transaction_timeout_seconds: float,
         pool_capacity: int,
         writes_in_transactions: bool = False,
+        pool_timeout_seconds: float = 2.0,
     ) -> None:
         self.engine = engine
         self.transaction_timeout_seconds = transaction_timeout_seconds
+        # How long a use case may wait for a connection (the pool's own timeout), or for its turn when
+        # something else waits for it (a join behind its restaurant's batch in flight).
+        self.pool_timeout_seconds = pool_timeout_seconds
         self.pool_capacity = pool_capacity
         # PostgreSQL runs a lone statement as its own transaction: no BEGIN and COMMIT round trips.
         self._autocommit = (
@@ -288,4 +292,5 @@ def open_database(settings: Settings) -> Database:
         transaction_timeout_seconds=settings.transaction_timeout_seconds,
         pool_capacity=settings.pool_connections + settings.pool_max_overflow,
         writes_in_transactions=settings.database_pooler == "pgbouncer" and not settings.is_sqlite,
+        pool_timeout_seconds=settings.pool_timeout_seconds,
     )

@@ -68,6 +68,7 @@ DECLARE
     v_constraint text;
     v_from integer;
     v_to integer;
+    v_limit_keys text[] := '{}';
 BEGIN
     SELECT r.id, r.queue_open, r.max_waiting, r.max_party_size, r.time_zone, r.opening_hours::jsonb,
            r.closed_dates::jsonb
@@ -128,6 +129,22 @@ BEGIN
     -- batch adds its own.
     SELECT s.last_token, s.waiting INTO v_last_token, v_waiting
     FROM token_sequence s WHERE s.restaurant_id = v_restaurant_id FOR UPDATE;
+
+    -- Every rate-limit row the remaining joins count against, locked now, all in key order, as
+    -- waitline_hit_limits locks one join's: a client address is shared by every restaurant, and two batches
+    -- locking their joins' rows one join at a time could each wait for a row the other holds.
+    FOR i IN 1..v_count LOOP
+        IF NOT v_decided[i] AND p_limit_counts[i] > 0 THEN
+            v_from := v_first_limit[i];
+            v_to := v_from + p_limit_counts[i] - 1;
+            v_limit_keys := v_limit_keys || p_limit_keys[v_from:v_to];
+        END IF;
+    END LOOP;
+    IF cardinality(v_limit_keys) > 0 THEN
+        INSERT INTO rate_limit AS r (key, tat)
+        SELECT DISTINCT k, 0 FROM unnest(v_limit_keys) AS k ORDER BY k
+        ON CONFLICT (key) DO UPDATE SET tat = r.tat;
+    END IF;
 
     FOR i IN 1..v_count LOOP
         CONTINUE WHEN v_decided[i];
