@@ -192,7 +192,9 @@ _INSERT_EVENT = text(
 )
 _HEAD = text(
     """
-    UPDATE token_sequence SET last_token = :last_token, last_seq = :last_seq, last_hash = :last_hash
+    UPDATE token_sequence SET last_token = :last_token, last_seq = :last_seq, last_hash = :last_hash,
+        waiting = (SELECT count(*) FROM queue_entry e
+                   WHERE e.restaurant_id = token_sequence.restaurant_id AND e.status = 'waiting')
     WHERE restaurant_id = :restaurant_id
     """
 )

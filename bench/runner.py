@@ -336,6 +336,24 @@ def scenario_joins(ctx: Context) -> None:
     if plan.default_pool_concurrency:
         checks["joins with the default pool (scenario 1)"] = default_poolpoint_line(ctx, out)
 
+    ctx.progress("scenario 2: joins — waitline with WAITLINE_JOIN_COALESCING=off (each join on its own)")
+    seed_clone(ctx, "joins_uncoalesced")
+    uncoalesced = waitline_server(
+        "waitline-uncoalesced",
+        ctx.pg.url("joins_uncoalesced"),
+        ctx.work / "waitline-uncoalesced.log",
+        workers=plan.workers,
+        WAITLINE_JOIN_COALESCING="off",
+    )
+    with running(uncoalesced):
+        figures, ops = http_joins(
+            ctx, "waitline-uncoalesced", uncoalesced, ctx.probe([uncoalesced]), [("2", 1)]
+        )
+    out["2"]["waitline-uncoalesced"] = figures["2"]
+    checks["joins without coalescing (scenario 2)"] = verdict(
+        "joins-uncoalesced", ops, asyncio.run(postgres_final_state(ctx.pg.url("joins_uncoalesced"))), ctx
+    )
+
     ctx.progress("scenario 1+2: joins — bare FastAPI + asyncpg reference (four round trips)")
     seed_clone(ctx, "joins_bare")
     bare = bare_server("bare", ctx.pg.url("joins_bare"), ctx.work / "bare-joins.log", workers=plan.workers)

@@ -139,6 +139,15 @@ async def fill_queues(url: str, *, restaurants: int, per_restaurant: int) -> dic
                 "WHERE restaurant_id = $1",
                 heads,
             )
+            # The counter row's count of waiting parties (migration 0011; the baseline's schema has none).
+            if await connection.fetchval(
+                "SELECT 1 FROM information_schema.columns"
+                " WHERE table_name = 'token_sequence' AND column_name = 'waiting'"
+            ):
+                await connection.execute(
+                    "UPDATE token_sequence s SET waiting = (SELECT count(*) FROM queue_entry e"
+                    " WHERE e.restaurant_id = s.restaurant_id AND e.status = 'waiting')"
+                )
         await connection.execute("VACUUM ANALYZE queue_entry")
         await connection.execute("VACUUM ANALYZE token_sequence")
     finally:

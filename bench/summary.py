@@ -41,6 +41,21 @@ def lines(results: dict[str, Any]) -> list[str]:
                     f"{ratio}×" if ratio is not None else "—",
                 )
             )
+    two = scenarios.get("2", {})
+    coalesced = report._at(two.get("waitline", []), _AT["2"])
+    # The ratio column: waitline (coalesced) against this figure.
+    for system, label in (("waitline-uncoalesced", "joins, coalescing off"), ("pgbench", "pgbench, hot row")):
+        point = report._at(two.get(system, []), _AT["2"])
+        if point:
+            ratio = report._ratio(coalesced["throughput"] if coalesced else None, point["throughput"])
+            rows.append(
+                (
+                    f"2: {label}, {point['concurrency']} clients",
+                    f"{point['throughput']}/s p99 {point['latency_ms']['p99']} ms",
+                    "—",
+                    f"{ratio}×" if ratio is not None else "—",
+                )
+            )
     six = scenarios.get("6")
     if six:
         totals = six["totals"]

@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     pool_size: int | None = Field(default=None, ge=1)
     # Connections opened beyond the pool when it is busy and closed again after one use: churn under load.
     pool_max_overflow: int = Field(default=0, ge=0)
+    # PostgreSQL: concurrent joins of one restaurant within a process go to the database together, up to this
+    # many in one statement and transaction (CONCURRENCY_DESIGN.md, "Coalesced joins"). Off: one by one.
+    join_coalescing: bool = True
+    join_batch_max: int = Field(default=32, ge=1, le=64)
     # How many processes share the database (``waitline serve --workers`` sets it for its workers).
     workers: int = Field(default=1, ge=1)
     # How long a request may wait for a free database connection before it is turned away with 503.

@@ -18,6 +18,7 @@ from waitline.services.analytics import Analytics
 from waitline.services.estimates import Estimates
 from waitline.services.eventlog import EventLog
 from waitline.services.holds import Holds
+from waitline.services.join_batching import DEFAULT_MAX_BATCH
 from waitline.services.notifier import MessageObserver
 from waitline.services.outcomes import Observer, Unobserved
 from waitline.services.ownership import Ownership
@@ -40,6 +41,7 @@ class Services:
         limits: JoinLimits = NO_LIMITS,
         observer: Observer | None = None,
         messages: MessageObserver | None = None,
+        join_batch_max: int = DEFAULT_MAX_BATCH,
     ) -> None:
         self._database = database
         self.restaurants = Restaurants(database=database)
@@ -49,7 +51,11 @@ class Services:
         self.ownership = Ownership(database=database)
         self.estimates = Estimates(database=database, observer=observer)
         self.queue = Queue(
-            database=database, limits=limits, observer=observer or Unobserved(), estimates=self.estimates
+            database=database,
+            limits=limits,
+            observer=observer or Unobserved(),
+            estimates=self.estimates,
+            join_batch_max=join_batch_max,
         )
         self.views = Views(database=database, estimates=self.estimates)
         self.analytics = Analytics(database=database, estimates=self.estimates)

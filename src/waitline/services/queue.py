@@ -37,10 +37,12 @@ from waitline.domain import (
 from waitline.domain.hours import is_open, next_opening, utcnow
 from waitline.ratelimit import Decision, JoinLimits, LimitCheck, RateLimited, most_restrictive
 from waitline.services.estimates import Estimates
+from waitline.services.join_batching import JoinCoalescer
 from waitline.services.outcomes import Observer, Outcome, failure
 from waitline.store import admin, calls, emails, entries, events, guest_languages, joins, limits, restaurants
 from waitline.store.constraints import DuplicateIdempotencyKey
 from waitline.store.engine import Database
+from waitline.store.join_batches import BatchedJoin
 
 
 @dataclass(frozen=True)
@@ -67,11 +69,19 @@ class Queue:
         limits: JoinLimits,
         observer: Observer,
         estimates: Estimates | None = None,
+        join_batch_max: int = 0,
     ) -> None:
         self._database = database
         self._limits = limits
         self._observer = observer
         self._estimates = estimates or Estimates(database=database)
+        # PostgreSQL: concurrent joins of one restaurant share one statement (services/join_batching.py).
+        # SQLite's write queue serialises joins already; 0 turns coalescing off.
+        self._coalescer = (
+            JoinCoalescer(database=database, max_batch=join_batch_max)
+            if join_batch_max > 0 and database.engine.dialect.name == "postgresql"
+            else None
+        )
 
     # --- guests -------------------------------------------------------------------------------------------
 
@@ -207,6 +217,8 @@ class Queue:
     ) -> joins.JoinOutcome:
         now = self._limits.clock()
         if contact.email is None and contact.language is None:
+            if self._coalescer is not None:
+                return await self._coalescer.join(BatchedJoin(request, checks, now))
             async with self._database.single_statement() as connection:
                 return await joins.join(connection=connection, request=request, limit_checks=checks, now=now)
         # With an email address or a language: kept in the join's own transaction (one more statement each),

@@ -44,5 +44,10 @@ def constraint_name(error: IntegrityError) -> str | None:
 
 def domain_error(error: IntegrityError) -> Exception:
     """The domain error a violated constraint stands for, or ``error`` itself when it stands for none."""
-    error_type = _CONSTRAINT_ERRORS.get(constraint_name(error) or "")
-    return error_type() if error_type else error
+    return error_for_constraint(constraint_name(error)) or error
+
+
+def error_for_constraint(name: str | None) -> Exception | None:
+    """The domain error the constraint ``name`` stands for, None when it stands for none."""
+    error_type = _CONSTRAINT_ERRORS.get(name or "")
+    return error_type() if error_type else None

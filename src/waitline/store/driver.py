@@ -30,6 +30,20 @@ async def fetch_row(
     connection: AsyncConnection, statement: Statement, params: Mapping[str, Any]
 ) -> Mapping[str, Any] | None:
     """The statement's first row (or None), by asyncpg directly where it can, else through SQLAlchemy."""
+    rows = await _fetch(connection, statement, params, first_only=True)
+    return rows[0] if rows else None
+
+
+async def fetch_rows(
+    connection: AsyncConnection, statement: Statement, params: Mapping[str, Any]
+) -> list[Mapping[str, Any]]:
+    """All the statement's rows, by asyncpg directly where it can, else through SQLAlchemy."""
+    return await _fetch(connection, statement, params, first_only=False)
+
+
+async def _fetch(
+    connection: AsyncConnection, statement: Statement, params: Mapping[str, Any], *, first_only: bool
+) -> list[Mapping[str, Any]]:
     positional = statement.positional
     sync = connection.sync_connection
     if (
@@ -38,12 +52,21 @@ async def fetch_row(
         or connection.dialect.name != "postgresql"
         or sync.get_execution_options().get("isolation_level") != _AUTOCOMMIT
     ):
-        return (await connection.execute(statement.on(connection), params)).mappings().first()  # type: ignore[return-value]
+        result = (await connection.execute(statement.on(connection), params)).mappings()
+        if first_only:
+            first = result.first()
+            return [] if first is None else [cast(Mapping[str, Any], first)]
+        return [cast(Mapping[str, Any], row) for row in result.all()]
     sql, names = positional
     raw = await connection.get_raw_connection()
     driver = cast(asyncpg.Connection, raw.driver_connection)
+    values = [params[name] for name in names]
     try:
-        row = await driver.fetchrow(sql, *[params[name] for name in names])
+        if first_only:
+            row = await driver.fetchrow(sql, *values)
+            rows = [] if row is None else [row]
+        else:
+            rows = await driver.fetch(sql, *values)
     except asyncpg.IntegrityConstraintViolationError as error:
         raise IntegrityError(sql, None, error) from error
     except asyncpg.PostgresError as error:
@@ -53,4 +76,4 @@ async def fetch_row(
         # away: "another operation is in progress"): the pool must not hand it out again.
         await connection.invalidate(error)
         raise DBAPIError(sql, None, error, connection_invalidated=True) from error
-    return cast(Mapping[str, Any] | None, row)
+    return cast(list[Mapping[str, Any]], rows)

@@ -152,6 +152,16 @@ def is_connection_failure(error: BaseException) -> bool:
     return isinstance(error, OperationalError) and "locked" in str(error.orig)
 
 
+def error_for_sqlstate(sqlstate: str) -> Exception | None:
+    """The domain error a failed statement of this SQLSTATE stands for, as ``Database`` turns it (None when
+    it stands for none): for a failure caught inside a function and returned as a code (a batched join)."""
+    if sqlstate.startswith(_UNAVAILABLE_SQLSTATE_PREFIXES):
+        return ServiceUnavailable()
+    if sqlstate.startswith(_DATA_EXCEPTION):
+        return UnstorableInput()
+    return None
+
+
 @dataclass(frozen=True)
 class PoolStatus:
     in_use: int
@@ -168,9 +178,13 @@ class Database:
         transaction_timeout_seconds: float,
         pool_capacity: int,
         writes_in_transactions: bool = False,
+        pool_timeout_seconds: float = 2.0,
     ) -> None:
         self.engine = engine
         self.transaction_timeout_seconds = transaction_timeout_seconds
+        # How long a use case may wait for a connection (the pool's own timeout), or for its turn when
+        # something else waits for it (a join behind its restaurant's batch in flight).
+        self.pool_timeout_seconds = pool_timeout_seconds
         self.pool_capacity = pool_capacity
         # PostgreSQL runs a lone statement as its own transaction: no BEGIN and COMMIT round trips.
         self._autocommit = (
@@ -289,4 +303,5 @@ def open_database(settings: Settings) -> Database:
         transaction_timeout_seconds=settings.transaction_timeout_seconds,
         pool_capacity=settings.pool_connections + settings.pool_max_overflow,
         writes_in_transactions=settings.database_pooler == "pgbouncer" and not settings.is_sqlite,
+        pool_timeout_seconds=settings.pool_timeout_seconds,
     )

@@ -46,7 +46,16 @@ _INSERT_SQLITE = Statement(
 _ADVANCE_HEAD_SQLITE = Statement(
     """
     UPDATE token_sequence
-    SET last_seq = :seq, last_hash = :hash, last_token = coalesce(:last_token, last_token)
+    SET last_seq = :seq, last_hash = :hash, last_token = coalesce(:last_token, last_token),
+        waiting = waiting + CASE
+            WHEN :type = 'joined' THEN 1
+            WHEN :type = 'called' THEN -1
+            WHEN :type IN ('left', 'cancelled') THEN coalesce((
+                SELECT CASE WHEN e.called_at IS NULL THEN -1 ELSE 0 END
+                FROM queue_entry e WHERE e.id = :entry_id
+            ), 0)
+            ELSE 0
+        END
     WHERE restaurant_id = :restaurant_id
     """
 )

@@ -17,6 +17,7 @@ FUNCTIONS = (
     "waitline_append_event",
     "waitline_hit_limits",
     "waitline_join",
+    "waitline_join_batch",
     "waitline_call_next",
     "waitline_enqueue_messages",
     "waitline_channel_twins",

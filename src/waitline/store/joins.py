@@ -163,18 +163,21 @@ async def _join_postgresql(
     row = await fetch_row(connection, _JOIN_POSTGRESQL, params)
     if row is None:
         raise RestaurantNotFound()
+    return outcome_of_row(row, checks, now=params["now"], fingerprint=params["fingerprint"])
+
+
+def outcome_of_row(
+    row: Mapping[str, Any], checks: Sequence[LimitCheck], *, now: float, fingerprint: str | None
+) -> JoinOutcome:
+    """What a row of ``waitline_join`` (or of ``waitline_join_batch``) says: raises the join's refusal."""
     tats = row["limit_tats"]
-    counted = (
-        decisions(checks, allowed=row["outcome"] != "rate_limited", tats=tats, now=params["now"])
-        if tats
-        else []
-    )
+    counted = decisions(checks, allowed=row["outcome"] != "rate_limited", tats=tats, now=now) if tats else []
     refusal = _refusal(row["outcome"], counted)
     if refusal is not None:
         raise refusal
     entry = Entry.from_row(row)
     if row["outcome"] == "replayed":
-        _check_fingerprint(row, params["fingerprint"])
+        _check_fingerprint(row, fingerprint)
         return JoinOutcome(entry, False, counted, None)
     event = Event.recorded(
         _joined(entry),

@@ -85,7 +85,13 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
     message_metrics = MessageMetrics(metrics)
     notifier = build_notifier(settings, database=database, observer=message_metrics)
     observers = Observers([OutcomeRecorder(metrics), hub, notifier])
-    services = Services(database=database, limits=limits, observer=observers, messages=message_metrics)
+    services = Services(
+        database=database,
+        limits=limits,
+        observer=observers,
+        messages=message_metrics,
+        join_batch_max=settings.join_batch_max if settings.join_coalescing else 0,
+    )
     notifier.sweep_with(services.holds.expire)
     # The notification worker runs in each serving process when a channel is configured (issue 9).
     stop_notifier = asyncio.Event()

@@ -35,10 +35,22 @@ BEGIN
         v_head.last_hash, p_restaurant_id, v_event.seq, p_type, p_entry_id, p_token_number,
         p_actor_kind, p_actor_id, p_reason, p_details, v_event.at
     );
-    INSERT INTO queue_event SELECT v_event.*;
+    -- The counter row also keeps how many parties wait, so that a join's position and the queue-full check
+    -- count nothing under the lock: a join adds one; a call, or a cancel or leave before the party was
+    -- called, takes one away. Updated before the event is inserted: the outbox trigger reads it.
     UPDATE token_sequence s
-    SET last_seq = v_event.seq, last_hash = v_event.hash, last_token = coalesce(p_last_token, s.last_token)
+    SET last_seq = v_event.seq, last_hash = v_event.hash, last_token = coalesce(p_last_token, s.last_token),
+        waiting = s.waiting + CASE
+            WHEN p_type = 'joined' THEN 1
+            WHEN p_type = 'called' THEN -1
+            WHEN p_type IN ('left', 'cancelled') THEN coalesce((
+                SELECT CASE WHEN e.called_at IS NULL THEN -1 ELSE 0 END
+                FROM queue_entry e WHERE e.id = p_entry_id
+            ), 0)
+            ELSE 0
+        END
     WHERE s.restaurant_id = p_restaurant_id;
+    INSERT INTO queue_event SELECT v_event.*;
     RETURN v_event;
 END;
 $$;

@@ -37,10 +37,9 @@ BEGIN
     END IF;
     INSERT INTO outbox (restaurant_id, entry_id, event_seq, kind, channel, recipient, position)
     SELECT NEW.restaurant_id, e.id, NEW.seq, v_kind, 'sms', e.mobile,
+           -- A joined party is the last of the waiting ones: the counter row's count, already updated.
            CASE WHEN v_kind = 'joined' THEN (
-               SELECT count(*) FROM queue_entry w
-               WHERE w.restaurant_id = NEW.restaurant_id AND w.status = 'waiting'
-                 AND w.token_number <= e.token_number
+               SELECT s.waiting FROM token_sequence s WHERE s.restaurant_id = NEW.restaurant_id
            ) END
     FROM queue_entry e
     WHERE e.id = NEW.entry_id;

@@ -48,6 +48,7 @@ DECLARE
     v_closed jsonb;
     v_local timestamp;
     v_last_token bigint;
+    v_waiting bigint;
     v_entry queue_entry%ROWTYPE;
     v_event queue_event%ROWTYPE;
     v_outcome text := 'replayed';
@@ -85,7 +86,7 @@ BEGIN
         ELSE
             -- The counter row lock serialises every change of one restaurant until this transaction ends:
             -- tokens and event seqs are handed out in commit order, without gaps.
-            SELECT s.last_token INTO v_last_token
+            SELECT s.last_token, s.waiting INTO v_last_token, v_waiting
             FROM token_sequence s WHERE s.restaurant_id = v_restaurant_id FOR UPDATE;
 
             -- A copy of this request that raced us and committed while we waited for the lock is visible
@@ -100,11 +101,9 @@ BEGIN
                       AND e.status IN ('waiting', 'called')
                 ) THEN
                     v_outcome := 'already_queued';
-                -- Counted under the counter lock: racing joins see each other's entries, none overshoots.
-                ELSIF v_max_waiting IS NOT NULL AND (
-                    SELECT count(*) FROM queue_entry w
-                    WHERE w.restaurant_id = v_restaurant_id AND w.status = 'waiting'
-                ) >= v_max_waiting THEN
+                -- Read under the counter lock (kept by waitline_append_event): racing joins see each other's
+                -- entries, none overshoots, and nothing is counted however long the queue.
+                ELSIF v_max_waiting IS NOT NULL AND v_waiting >= v_max_waiting THEN
                     v_outcome := 'full';
                 ELSE
                     SELECT l.allowed, l.tats INTO v_allowed, v_tats
@@ -139,8 +138,11 @@ BEGIN
 
     RETURN QUERY SELECT v_outcome, v_entry.id, v_entry.restaurant_id, v_entry.token_number,
         v_entry.name, v_entry.mobile, v_entry.party_size, v_entry.status, v_entry.request_fingerprint,
-        (SELECT count(*) FROM queue_entry w WHERE w.restaurant_id = v_restaurant_id
-            AND w.status = 'waiting' AND w.token_number <= v_entry.token_number),
+        -- A new entry has the highest token: every waiting party is ahead of it or it. A replay counts.
+        CASE WHEN v_outcome = 'created' THEN v_waiting + 1 ELSE (
+            SELECT count(*) FROM queue_entry w WHERE w.restaurant_id = v_restaurant_id
+                AND w.status = 'waiting' AND w.token_number <= v_entry.token_number
+        ) END,
         v_entry.created_at, v_entry.called_at, v_entry.finished_at, v_tats,
         v_event.seq, v_event.at, v_event.prev_hash, v_event.hash;
 END;
