@@ -281,7 +281,7 @@ _COLOURS = {
     "pgbench": "tab:green",
     "waitline-sqlite": "tab:purple",
     "waitline-default-pool": "tab:gray",
-    "waitline-uncoalesced": "tab:cyan",
+    "waitline-coalesced": "tab:cyan",
 }
 
 

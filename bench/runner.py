@@ -336,22 +336,20 @@ def scenario_joins(ctx: Context) -> None:
     if plan.default_pool_concurrency:
         checks["joins with the default pool (scenario 1)"] = default_poolpoint_line(ctx, out)
 
-    ctx.progress("scenario 2: joins — waitline with WAITLINE_JOIN_COALESCING=off (each join on its own)")
-    seed_clone(ctx, "joins_uncoalesced")
-    uncoalesced = waitline_server(
-        "waitline-uncoalesced",
-        ctx.pg.url("joins_uncoalesced"),
-        ctx.work / "waitline-uncoalesced.log",
+    ctx.progress("scenario 2: joins — waitline with WAITLINE_JOIN_COALESCING=on (a hot queue batched)")
+    seed_clone(ctx, "joins_coalesced")
+    coalesced = waitline_server(
+        "waitline-coalesced",
+        ctx.pg.url("joins_coalesced"),
+        ctx.work / "waitline-coalesced.log",
         workers=plan.workers,
-        WAITLINE_JOIN_COALESCING="off",
+        WAITLINE_JOIN_COALESCING="on",
     )
-    with running(uncoalesced):
-        figures, ops = http_joins(
-            ctx, "waitline-uncoalesced", uncoalesced, ctx.probe([uncoalesced]), [("2", 1)]
-        )
-    out["2"]["waitline-uncoalesced"] = figures["2"]
-    checks["joins without coalescing (scenario 2)"] = verdict(
-        "joins-uncoalesced", ops, asyncio.run(postgres_final_state(ctx.pg.url("joins_uncoalesced"))), ctx
+    with running(coalesced):
+        figures, ops = http_joins(ctx, "waitline-coalesced", coalesced, ctx.probe([coalesced]), [("2", 1)])
+    out["2"]["waitline-coalesced"] = figures["2"]
+    checks["joins with coalescing (scenario 2)"] = verdict(
+        "joins-coalesced", ops, asyncio.run(postgres_final_state(ctx.pg.url("joins_coalesced"))), ctx
     )
 
     ctx.progress("scenario 1+2: joins — bare FastAPI + asyncpg reference (four round trips)")

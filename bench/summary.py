@@ -44,7 +44,7 @@ def lines(results: dict[str, Any]) -> list[str]:
     two = scenarios.get("2", {})
     coalesced = report._at(two.get("waitline", []), _AT["2"])
     # The ratio column: waitline (coalesced) against this figure.
-    for system, label in (("waitline-uncoalesced", "joins, coalescing off"), ("pgbench", "pgbench, hot row")):
+    for system, label in (("waitline-coalesced", "joins, coalescing on"), ("pgbench", "pgbench, hot row")):
         point = report._at(two.get(system, []), _AT["2"])
         if point:
             ratio = report._ratio(coalesced["throughput"] if coalesced else None, point["throughput"])

@@ -47,7 +47,7 @@ def test_the_quick_bench_runs_every_scenario_and_writes_the_report(tmp_path: Pat
         "pgbench",
         "waitline-sqlite",
     }
-    assert set(results["scenarios"]["2"]) == {"waitline", "waitline-uncoalesced", "bare", "pgbench"}
+    assert set(results["scenarios"]["2"]) == {"waitline", "waitline-coalesced", "bare", "pgbench"}
     for system, points in (*results["scenarios"]["1"].items(), *results["scenarios"]["2"].items()):
         expected = (
             [runner.QUICK.default_pool_concurrency]
@@ -86,7 +86,7 @@ def test_the_quick_bench_runs_every_scenario_and_writes_the_report(tmp_path: Pat
     for points in results["scenarios"]["7"].values():
         assert [point["concurrency"] for point in points] == list(runner.QUICK.concurrencies)
         assert all(point["ok"] > 0 for point in points), points
-    assert len(results["checker"]) == 9  # with the hot queue without coalescing (scenario 2)
+    assert len(results["checker"]) == 9  # with the hot queue coalesced (scenario 2)
     assert all(verdict["valid"] for verdict in results["checker"].values()), results["checker"]
     assert {target["target"] for target in results["targets"]} >= {
         "scenario 5: zero anomalies",

@@ -21,6 +21,7 @@ from tests.test_event_log_tampering import verify
 from waitline.config import Settings
 from waitline.domain import JoinRequest, ServiceUnavailable
 from waitline.services import Services
+from waitline.services.join_batching import DEFAULT_MAX_BATCH
 from waitline.store import join_batches
 from waitline.store.engine import Database, open_database
 from waitline.store.join_batches import BatchedJoin, JoinFailedInBatch
@@ -34,6 +35,8 @@ REPLAY_EVERY = 8  # guest 0, 8, 16...: an exact copy (same idempotency key) race
 DUPLICATE_MOBILE_FROM = 3  # guest 3, 11, 19...: another party with the same mobile races it
 KEY_REUSED_FROM = 5  # guest 5, 13, 21...: the same key with another body races it
 OVERSIZE = 10
+# Coalescing is off by default (config.py says why); these tests turn it on.
+COALESCING = {"WAITLINE_JOIN_COALESCING": "on"}
 
 
 def guest(index: int, **overrides: object) -> dict[str, object]:
@@ -78,7 +81,7 @@ async def test_a_storm_with_mixed_failures_on_one_restaurant_answers_each_join_a
         await connection.execute(
             text("UPDATE restaurant SET max_party_size = :largest"), {"largest": LARGEST_PARTY}
         )
-    servers = [server_factory(database_url), server_factory(database_url)]
+    servers = [server_factory(database_url, **COALESCING), server_factory(database_url, **COALESCING)]
     bodies = storm_bodies()
     groups = [(group, body) for group, listed in bodies.items() for body in listed]
     url = f"{restaurant.public}/queue"
@@ -208,7 +211,7 @@ async def test_replays_within_one_batch_and_across_batches_return_the_original_e
 async def test_when_the_database_is_down_every_join_of_a_batch_gets_503(restaurant: StaffRestaurant) -> None:
     closed = "postgresql://postgres@127.0.0.1:1/waitline"  # nothing listens on port 1
     database = open_database(Settings(database_url=closed, transaction_timeout_seconds=2))
-    services = Services(database=database)
+    services = Services(database=database, join_batch_max=DEFAULT_MAX_BATCH)
     try:
         results = await asyncio.gather(
             *(

@@ -18,7 +18,6 @@ from waitline.services.analytics import Analytics
 from waitline.services.estimates import Estimates
 from waitline.services.eventlog import EventLog
 from waitline.services.holds import Holds
-from waitline.services.join_batching import DEFAULT_MAX_BATCH
 from waitline.services.notifier import MessageObserver
 from waitline.services.outcomes import Observer, Unobserved
 from waitline.services.ownership import Ownership
@@ -41,7 +40,7 @@ class Services:
         limits: JoinLimits = NO_LIMITS,
         observer: Observer | None = None,
         messages: MessageObserver | None = None,
-        join_batch_max: int = DEFAULT_MAX_BATCH,
+        join_batch_max: int = 0,  # 0: no coalescing (Settings.join_coalescing)
     ) -> None:
         self._database = database
         self.restaurants = Restaurants(database=database)
