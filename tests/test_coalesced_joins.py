@@ -7,10 +7,12 @@ each replay its original entry, each refusal its own 4xx while the others succee
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
 
+import asyncpg
 import httpx
 import pytest
 from sqlalchemy import text
@@ -21,7 +23,7 @@ from tests.test_event_log_tampering import verify
 from waitline.config import Settings
 from waitline.domain import JoinRequest, ServiceUnavailable
 from waitline.services import Services
-from waitline.services.join_batching import DEFAULT_MAX_BATCH
+from waitline.services.join_batching import DEFAULT_MAX_BATCH, DEFAULT_MAX_IN_FLIGHT
 from waitline.store import join_batches
 from waitline.store.engine import Database, open_database
 from waitline.store.join_batches import BatchedJoin, JoinFailedInBatch
@@ -74,6 +76,23 @@ async def batches_seen(database: Database, restaurant_id: uuid.UUID) -> Counter[
         return Counter(int(row[0]) for row in rows)
 
 
+def plain_url(database_url: str) -> str:
+    return database_url.replace("postgresql+asyncpg://", "postgresql://")
+
+
+async def until_waiting_at_the_lock(watcher: asyncpg.Connection, statements: int) -> None:
+    deadline = time.monotonic() + 30
+    while (
+        await watcher.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'"
+        )
+        < statements
+    ):
+        assert time.monotonic() < deadline, f"fewer than {statements} joins came to wait at the counter lock"
+        await asyncio.sleep(0.02)
+
+
 async def test_a_storm_with_mixed_failures_on_one_restaurant_answers_each_join_as_alone(
     server_factory: Callable[..., Server], database: Database, restaurant: StaffRestaurant, database_url: str
 ) -> None:
@@ -89,12 +108,33 @@ async def test_a_storm_with_mixed_failures_on_one_restaurant_answers_each_join_a
     async with storm_client(servers[0].base_url, half) as a, storm_client(servers[1].base_url, half) as b:
         clients = [a, b]
         await asyncio.gather(warm_up(a, half), warm_up(b, half))
-        storm = await fire(
-            [
-                (clients[i % 2], clients[i % 2].build_request("POST", url, json=body))
-                for i, (_, body) in enumerate(groups)
-            ]
-        )
+        # The counter row is held while the storm arrives, so that every in-flight place of both processes
+        # waits at the lock and the joins behind them queue: batches form however fast the machine is (left
+        # alone, a quiet machine made 1 batch of 2 in 120 joins, a busy one many).
+        holder = await asyncpg.connect(plain_url(database_url))
+        try:
+            held = holder.transaction()
+            await held.start()
+            await holder.execute(
+                "SELECT 1 FROM token_sequence WHERE restaurant_id = $1 FOR UPDATE", restaurant.restaurant.id
+            )
+            async with asyncio.TaskGroup() as group:
+                storming = group.create_task(
+                    fire(
+                        [
+                            (clients[i % 2], clients[i % 2].build_request("POST", url, json=body))
+                            for i, (_, body) in enumerate(groups)
+                        ]
+                    )
+                )
+                await until_waiting_at_the_lock(holder, len(servers) * DEFAULT_MAX_IN_FLIGHT)
+                # Every place in flight is taken: what arrives now queues. A moment for the rest of the storm
+                # to arrive (no assertion hangs on it: fewer arrivals only make smaller batches).
+                await asyncio.sleep(1.0)
+                await held.rollback()
+        finally:
+            await holder.close()
+        storm = storming.result()
     answers: dict[str, list[tuple[dict[str, object], httpx.Response]]] = {group: [] for group in bodies}
     for (group, body), response in zip(groups, storm.responses, strict=True):
         answers[group].append((body, response))
