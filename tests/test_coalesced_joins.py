@@ -7,17 +7,16 @@ each replay its original entry, each refusal its own 4xx while the others succee
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
 
-import asyncpg
 import httpx
 import pytest
 from sqlalchemy import text
 
 from tests.conftest import CLIENT_IP, Server, StaffRestaurant, join_body
+from tests.counter_lock import CounterLock
 from tests.load import fire, last_token, record_figures, stored_entries, storm_client, warm_up
 from tests.test_event_log_tampering import verify
 from waitline.config import Settings
@@ -76,23 +75,6 @@ async def batches_seen(database: Database, restaurant_id: uuid.UUID) -> Counter[
         return Counter(int(row[0]) for row in rows)
 
 
-def plain_url(database_url: str) -> str:
-    return database_url.replace("postgresql+asyncpg://", "postgresql://")
-
-
-async def until_waiting_at_the_lock(watcher: asyncpg.Connection, statements: int) -> None:
-    deadline = time.monotonic() + 30
-    while (
-        await watcher.fetchval(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-            " AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'"
-        )
-        < statements
-    ):
-        assert time.monotonic() < deadline, f"fewer than {statements} joins came to wait at the counter lock"
-        await asyncio.sleep(0.02)
-
-
 async def test_a_storm_with_mixed_failures_on_one_restaurant_answers_each_join_as_alone(
     server_factory: Callable[..., Server], database: Database, restaurant: StaffRestaurant, database_url: str
 ) -> None:
@@ -111,29 +93,20 @@ async def test_a_storm_with_mixed_failures_on_one_restaurant_answers_each_join_a
         # The counter row is held while the storm arrives, so that every in-flight place of both processes
         # waits at the lock and the joins behind them queue: batches form however fast the machine is (left
         # alone, a quiet machine made 1 batch of 2 in 120 joins, a busy one many).
-        holder = await asyncpg.connect(plain_url(database_url))
-        try:
-            held = holder.transaction()
-            await held.start()
-            await holder.execute(
-                "SELECT 1 FROM token_sequence WHERE restaurant_id = $1 FOR UPDATE", restaurant.restaurant.id
-            )
-            async with asyncio.TaskGroup() as group:
-                storming = group.create_task(
-                    fire(
-                        [
-                            (clients[i % 2], clients[i % 2].build_request("POST", url, json=body))
-                            for i, (_, body) in enumerate(groups)
-                        ]
-                    )
+        async with CounterLock(database_url, restaurant.restaurant.id) as lock, asyncio.TaskGroup() as group:
+            storming = group.create_task(
+                fire(
+                    [
+                        (clients[i % 2], clients[i % 2].build_request("POST", url, json=body))
+                        for i, (_, body) in enumerate(groups)
+                    ]
                 )
-                await until_waiting_at_the_lock(holder, len(servers) * DEFAULT_MAX_IN_FLIGHT)
-                # Every place in flight is taken: what arrives now queues. A moment for the rest of the storm
-                # to arrive (no assertion hangs on it: fewer arrivals only make smaller batches).
-                await asyncio.sleep(1.0)
-                await held.rollback()
-        finally:
-            await holder.close()
+            )
+            await lock.until_waiting(len(servers) * DEFAULT_MAX_IN_FLIGHT)
+            # Every place in flight is taken: what arrives now queues. A moment for the rest of the storm to
+            # arrive (no assertion hangs on it: fewer arrivals only make smaller batches).
+            await asyncio.sleep(1.0)
+            await lock.release()
         storm = storming.result()
     answers: dict[str, list[tuple[dict[str, object], httpx.Response]]] = {group: [] for group in bodies}
     for (group, body), response in zip(groups, storm.responses, strict=True):

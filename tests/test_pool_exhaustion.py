@@ -9,15 +9,14 @@ queue behind it. The transaction timeout is raised to 30 s so that only the pool
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 
-import asyncpg
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import Server, StaffRestaurant, join_body
+from tests.counter_lock import CounterLock
 from tests.load import stored_entries
 from waitline.store.engine import Database
 from waitline.web.problems import MEDIA_TYPE
@@ -65,37 +64,16 @@ def assert_unavailable_problem(response: httpx.Response) -> None:
     assert body["type"] == "urn:waitline:problem:service-unavailable"
 
 
-async def until_waiting_on_the_lock(watcher: asyncpg.Connection) -> None:
-    deadline = time.monotonic() + WAIT_SECONDS
-    while not await watcher.fetchval(
-        """
-        SELECT count(*) FROM pg_stat_activity
-        WHERE datname = current_database() AND application_name = 'waitline' AND wait_event_type = 'Lock'
-        """
-    ):
-        assert time.monotonic() < deadline, "the first join never got to wait for the counter lock"
-        await asyncio.sleep(0.02)
-
-
 async def test_with_the_only_connection_busy_a_burst_gets_503_after_a_bounded_wait_and_then_recovers(
     one_connection_server: Server, database: Database, restaurant: StaffRestaurant, database_url: str
 ) -> None:
-    locker = await asyncpg.connect(
-        database_url, server_settings={"application_name": "waitline-tests-locker"}
-    )
-    watcher = await asyncpg.connect(database_url)
     limits = httpx.Limits(max_connections=BURST + 8)
     async with httpx.AsyncClient(
         base_url=one_connection_server.base_url, limits=limits, timeout=30
     ) as client:
-        try:
-            lock = locker.transaction()
-            await lock.start()
-            await locker.execute(
-                "SELECT 1 FROM token_sequence WHERE restaurant_id = $1 FOR UPDATE", restaurant.restaurant.id
-            )
+        async with CounterLock(database_url, restaurant.restaurant.id) as lock:
             first = asyncio.create_task(client.post(f"{restaurant.public}/queue", json=join_body(0)))
-            await until_waiting_on_the_lock(watcher)
+            await lock.until_waiting(1)
 
             async with asyncio.timeout(BURST_BOUND_SECONDS):
                 burst = await asyncio.gather(
@@ -113,12 +91,9 @@ async def test_with_the_only_connection_busy_a_burst_gets_503_after_a_bounded_wa
             busy_metrics = (await client.get("/metrics")).text
             # All of that came back while the only connection was still taken by the first join.
             assert not first.done()
-            await lock.rollback()
+            await lock.release()
             async with asyncio.timeout(WAIT_SECONDS):
                 first_response = await first
-        finally:
-            await locker.close()
-            await watcher.close()
 
         afterwards = [
             await client.post(f"{restaurant.public}/queue", json=join_body(i)) for i in range(100, 104)

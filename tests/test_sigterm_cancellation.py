@@ -15,11 +15,11 @@ import time
 import uuid
 from collections.abc import Callable
 
-import asyncpg
 import httpx
 import pytest
 
 from tests.conftest import Server, StaffRestaurant, join_body
+from tests.counter_lock import CounterLock
 from tests.load import last_token, stored_entries
 from waitline.store.engine import Database
 from waitline.web.problems import MEDIA_TYPE
@@ -37,56 +37,6 @@ EXIT_BOUND_SECONDS = 20.0
 def database_url(pg_database_url: str) -> str:
     """PostgreSQL only: the requests are held on a row lock, which SQLite does not have."""
     return pg_database_url
-
-
-class CounterLock:
-    """The restaurant's token counter row, locked FOR UPDATE by the test: joins wait behind it."""
-
-    def __init__(self, database_url: str, restaurant_id: uuid.UUID) -> None:
-        self.database_url = database_url
-        self.restaurant_id = restaurant_id
-        self.released = False
-
-    async def __aenter__(self) -> CounterLock:
-        self.locker = await asyncpg.connect(
-            self.database_url, server_settings={"application_name": "waitline-tests-locker"}
-        )
-        self.watcher = await asyncpg.connect(self.database_url)
-        self.transaction = self.locker.transaction()
-        await self.transaction.start()
-        await self.locker.execute(
-            "SELECT 1 FROM token_sequence WHERE restaurant_id = $1 FOR UPDATE", self.restaurant_id
-        )
-        return self
-
-    async def waiting(self) -> int:
-        """How many of the server's statements wait for a lock right now."""
-        count: int = await self.watcher.fetchval(
-            """
-            SELECT count(*) FROM pg_stat_activity
-            WHERE datname = current_database() AND application_name = 'waitline'
-              AND wait_event_type = 'Lock'
-            """
-        )
-        return count
-
-    async def until_waiting(self, count: int) -> None:
-        deadline = time.monotonic() + WAIT_SECONDS
-        while await self.waiting() < count:
-            assert time.monotonic() < deadline, f"{count} requests never got to wait for the lock"
-            await asyncio.sleep(0.02)
-
-    async def release(self) -> None:
-        if not self.released:
-            self.released = True
-            await self.transaction.rollback()
-
-    async def __aexit__(self, *_exc: object) -> None:
-        try:
-            await self.release()
-        finally:
-            await self.locker.close()
-            await self.watcher.close()
 
 
 async def until_logged(server: Server, line: str) -> None:
